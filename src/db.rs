@@ -1,0 +1,464 @@
+//! The database handle: open and recovery, the write path (commit, flush), and snapshots.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::error::{Error, Result};
+use crate::manifest::{read_manifest, write_manifest, Manifest, SegmentMeta, MANIFEST_FILE, MANIFEST_TMP};
+use crate::options::{Durability, Options};
+use crate::recovery::{load, Loaded};
+use crate::segment::{
+    deletes_file_name, parse_deletes_file_name, parse_segment_file_name, write_deletes, write_segment,
+    DeleteSet, Segment,
+};
+use crate::storage::{FileLock, FsStorage, Storage};
+use crate::txn::{Snapshot, WriteTransaction};
+use crate::vector::Quantizer;
+use crate::version::{SegmentView, Version};
+use crate::wal::{parse_wal_file_name, WalWriter};
+
+/// Name of the lock file a writer holds.
+pub(crate) const LOCK_FILE: &str = "LOCK";
+/// How many times a read-only handle retries loading while a writer changes the files under it.
+const READ_ONLY_ATTEMPTS: u32 = 20;
+
+/// State only the writer touches, behind the writer mutex.
+pub(crate) struct Writer {
+    pub(crate) wal: WalWriter,
+    /// The manifest as last written.
+    pub(crate) manifest: Manifest,
+    /// Segments whose in-memory deletions are newer than their deletion file.
+    pub(crate) dirty: BTreeSet<u64>,
+    /// Set after an I/O failure on the write path.
+    pub(crate) poisoned: Option<String>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) options: Options,
+    pub(crate) dims: u32,
+    pub(crate) quantizer: Arc<Quantizer>,
+    pub(crate) current: RwLock<Arc<Version>>,
+    pub(crate) writer: Option<Mutex<Writer>>,
+    /// Bytes in the current WAL file, updated by the writer.
+    pub(crate) wal_len: AtomicU64,
+    _lock: Option<Box<dyn FileLock>>,
+}
+
+/// An open splaredb database. Cheap to share between threads (`Database` is `Send + Sync`).
+///
+/// One write transaction runs at a time ([`begin_write`](Self::begin_write) waits for the previous one);
+/// any number of [`Snapshot`]s read concurrently with it and with each other.
+pub struct Database {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("location", &self.shared.storage.location()).finish()
+    }
+}
+
+/// Counters describing a database, for inspection and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseInfo {
+    /// Latent-space size.
+    pub dims: u32,
+    /// Sequence number of the last committed transaction.
+    pub last_seq: u64,
+    /// Transactions up to this sequence number are in segments; later ones are replayed from the WAL.
+    pub flushed_seq: u64,
+    /// Live documents.
+    pub documents: u64,
+    /// Live segments.
+    pub segments: usize,
+    /// Approximate bytes in the memtable.
+    pub memtable_bytes: usize,
+    /// Bytes in the current WAL file (writable handles only).
+    pub wal_bytes: Option<u64>,
+    /// Whether the handle is read-only.
+    pub read_only: bool,
+}
+
+/// One live segment, as [`Database::segments`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The segment's id (its file is `<id as 16 hex digits>.seg`).
+    pub id: u64,
+    /// Documents written to the segment.
+    pub documents: u32,
+    /// Of those, how many are deleted or replaced.
+    pub deleted: u32,
+    /// Stored postings (non-zero quantized impacts).
+    pub postings: u64,
+    /// Size of the segment file.
+    pub bytes: u64,
+}
+
+impl Database {
+    /// Opens (or creates, see [`Options::create_if_missing`]) the database in directory `path`.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Database> {
+        Self::open_with_storage(Arc::new(FsStorage::new(path.as_ref())), options)
+    }
+
+    /// Opens a database on any [`Storage`] (an in-memory one, or a fault-injecting one in tests).
+    pub fn open_with_storage(storage: Arc<dyn Storage>, options: Options) -> Result<Database> {
+        if options.dims == Some(0) {
+            return Err(Error::InvalidOptions("dims must be at least 1".into()));
+        }
+        if options.read_only {
+            return Self::open_read_only(storage, options);
+        }
+        let location = storage.location();
+        if options.create_if_missing {
+            storage.create_root().map_err(|e| Error::io(&location, "create directory", e))?;
+        }
+        let lock = match storage.lock(LOCK_FILE) {
+            Ok(lock) => lock,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Err(Error::Locked { path: location }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound { path: location }),
+            Err(e) => return Err(Error::io(LOCK_FILE, "lock", e)),
+        };
+        let sync = options.durability != Durability::Off;
+        let manifest = match read_manifest(storage.as_ref())? {
+            Some(m) => m,
+            None if options.create_if_missing => create(storage.as_ref(), &options, sync)?,
+            None => return Err(Error::NotFound { path: location }),
+        };
+        check_options(&options, &manifest)?;
+        let quantizer = Quantizer::new(manifest.max_weight).map_err(|e| Error::corrupt(MANIFEST_FILE, e))?;
+        let Loaded { version, tail, dirty } = load(storage.as_ref(), &manifest, &quantizer, &HashMap::new())?;
+        remove_orphans(storage.as_ref(), &manifest);
+        let wal = match tail {
+            Some(t) if t.valid_len == 0 => WalWriter::create(storage.as_ref(), t.number, sync)?,
+            Some(t) => {
+                if t.torn {
+                    let name = crate::wal::wal_file_name(t.number);
+                    storage.truncate(&name, t.valid_len).map_err(|e| Error::io(&name, "truncate", e))?;
+                }
+                WalWriter::append_to(storage.as_ref(), t.number, t.valid_len)?
+            }
+            None => WalWriter::create(storage.as_ref(), manifest.log_number, sync)?,
+        };
+        let writer = Writer { wal, manifest: manifest.clone(), dirty, poisoned: None };
+        Ok(Database {
+            shared: Arc::new(Shared {
+                storage,
+                dims: manifest.dims,
+                quantizer: Arc::new(quantizer),
+                options,
+                current: RwLock::new(Arc::new(version)),
+                wal_len: AtomicU64::new(writer.wal.len()),
+                writer: Some(Mutex::new(writer)),
+                _lock: Some(lock),
+            }),
+        })
+    }
+
+    fn open_read_only(storage: Arc<dyn Storage>, options: Options) -> Result<Database> {
+        let (manifest, version) = load_read_only(storage.as_ref(), &HashMap::new())?;
+        check_options(&options, &manifest)?;
+        let quantizer = Quantizer::new(manifest.max_weight).map_err(|e| Error::corrupt(MANIFEST_FILE, e))?;
+        Ok(Database {
+            shared: Arc::new(Shared {
+                storage,
+                dims: manifest.dims,
+                quantizer: Arc::new(quantizer),
+                options,
+                current: RwLock::new(Arc::new(version)),
+                writer: None,
+                wal_len: AtomicU64::new(0),
+                _lock: None,
+            }),
+        })
+    }
+
+    /// Starts a write transaction, waiting while another one is open.
+    pub fn begin_write(&self) -> Result<WriteTransaction<'_>> {
+        let writer = self.shared.writer.as_ref().ok_or(Error::ReadOnly)?.lock();
+        WriteTransaction::new(self, writer)
+    }
+
+    /// Starts a write transaction, or fails with [`Error::WriteInProgress`] if another one is open.
+    pub fn try_begin_write(&self) -> Result<WriteTransaction<'_>> {
+        let writer = self.shared.writer.as_ref().ok_or(Error::ReadOnly)?.try_lock().ok_or(Error::WriteInProgress)?;
+        WriteTransaction::new(self, writer)
+    }
+
+    /// A read snapshot of the last committed state. It never changes while held.
+    pub fn read(&self) -> Snapshot {
+        Snapshot::new(self.shared.dims, self.shared.quantizer.clone(), self.shared.current.read().clone())
+    }
+
+    /// Same as [`read`](Self::read).
+    pub fn snapshot(&self) -> Snapshot {
+        self.read()
+    }
+
+    /// The latent-space size recorded in the database.
+    pub fn dims(&self) -> u32 {
+        self.shared.dims
+    }
+
+    /// The quantizer of document impacts (fixed at creation).
+    pub fn quantizer(&self) -> &Quantizer {
+        &self.shared.quantizer
+    }
+
+    /// Counters describing the current state.
+    pub fn info(&self) -> DatabaseInfo {
+        let v = self.shared.current.read().clone();
+        DatabaseInfo {
+            dims: self.shared.dims,
+            last_seq: v.seq,
+            flushed_seq: v.flushed_seq,
+            documents: v.live_docs,
+            segments: v.segments.len(),
+            memtable_bytes: v.memtable.bytes(),
+            wal_bytes: self.shared.writer.as_ref().map(|_| self.shared.wal_len.load(Ordering::Relaxed)),
+            read_only: self.shared.writer.is_none(),
+        }
+    }
+
+    /// The live segments, oldest first.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let v = self.shared.current.read().clone();
+        v.segments
+            .iter()
+            .map(|s| SegmentInfo {
+                id: s.segment.id(),
+                documents: s.segment.num_docs(),
+                deleted: s.deletes.count(),
+                postings: s.segment.num_postings(),
+                bytes: s.segment.file_len(),
+            })
+            .collect()
+    }
+
+    /// Flushes the memtable and changed deletions to segment files, writes a new manifest, and trims the WAL.
+    /// Waits for an open write transaction to finish.
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut writer = self.shared.writer.as_ref().ok_or(Error::ReadOnly)?.lock();
+        check_poisoned(&writer)?;
+        self.shared.flush(&mut writer)
+    }
+
+    /// Read-only handles: moves the view forward to the newest committed state on disk (every transaction whose
+    /// WAL record was completely written when the WAL was read). Snapshots taken before keep their state.
+    /// For a writable handle this does nothing: it always sees its own commits.
+    pub fn refresh(&self) -> Result<()> {
+        if self.shared.writer.is_some() {
+            return Ok(());
+        }
+        let reuse: HashMap<u64, Arc<Segment>> = self
+            .shared
+            .current
+            .read()
+            .segments
+            .iter()
+            .map(|v| (v.segment.id(), v.segment.clone()))
+            .collect();
+        let (_, version) = load_read_only(self.shared.storage.as_ref(), &reuse)?;
+        *self.shared.current.write() = Arc::new(version);
+        Ok(())
+    }
+
+    /// Closes the database, making the WAL durable first (except with [`Durability::Off`]). Dropping the
+    /// handle does the same but cannot report an error.
+    pub fn close(self) -> Result<()> {
+        if let Some(writer) = &self.shared.writer {
+            let mut w = writer.lock();
+            if self.shared.options.durability != Durability::Off && w.poisoned.is_none() {
+                w.wal.sync()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(writer) = &self.writer {
+            let mut w = writer.lock();
+            if self.options.durability != Durability::Off && w.poisoned.is_none() {
+                let _ = w.wal.sync();
+            }
+        }
+    }
+}
+
+pub(crate) fn check_poisoned(writer: &Writer) -> Result<()> {
+    match &writer.poisoned {
+        Some(reason) => Err(Error::Poisoned(reason.clone())),
+        None => Ok(()),
+    }
+}
+
+fn check_options(options: &Options, manifest: &Manifest) -> Result<()> {
+    match options.dims {
+        Some(d) if d != manifest.dims => Err(Error::InvalidOptions(format!(
+            "the database has {} dimensions but the options ask for {d}",
+            manifest.dims
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the first WAL and manifest of a new database.
+fn create(storage: &dyn Storage, options: &Options, sync: bool) -> Result<Manifest> {
+    let dims = options
+        .dims
+        .ok_or_else(|| Error::InvalidOptions("dims must be given to create a database".into()))?;
+    Quantizer::new(options.max_weight).map_err(Error::InvalidOptions)?;
+    let manifest =
+        Manifest { dims, max_weight: options.max_weight, flushed_seq: 0, log_number: 1, next_file_id: 2, segments: vec![] };
+    WalWriter::create(storage, 1, sync)?;
+    write_manifest(storage, &manifest, sync)?;
+    Ok(manifest)
+}
+
+/// Removes files the manifest does not reference: segments and deletion files of unfinished flushes, obsolete
+/// WAL files, a stale temporary manifest. Failures are ignored; the next open tries again.
+fn remove_orphans(storage: &dyn Storage, manifest: &Manifest) {
+    let Ok(names) = storage.list() else { return };
+    let live: HashMap<u64, u32> = manifest.segments.iter().map(|s| (s.id, s.del_gen)).collect();
+    for name in names {
+        let orphan = if let Some(id) = parse_segment_file_name(&name) {
+            !live.contains_key(&id)
+        } else if let Some((id, generation)) = parse_deletes_file_name(&name) {
+            live.get(&id) != Some(&generation)
+        } else if let Some(n) = parse_wal_file_name(&name) {
+            n < manifest.log_number
+        } else {
+            name == MANIFEST_TMP
+        };
+        if orphan {
+            let _ = storage.remove(&name);
+        }
+    }
+}
+
+/// Loads a consistent state without the lock, retrying while a writer replaces files under us.
+fn load_read_only(storage: &dyn Storage, reuse: &HashMap<u64, Arc<Segment>>) -> Result<(Manifest, Version)> {
+    let mut last = String::new();
+    for _ in 0..READ_ONLY_ATTEMPTS {
+        let manifest = match read_manifest(storage) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Err(Error::NotFound { path: storage.location() }),
+            Err(e) => return Err(e),
+        };
+        let quantizer = Quantizer::new(manifest.max_weight).map_err(|e| Error::corrupt(MANIFEST_FILE, e))?;
+        match load(storage, &manifest, &quantizer, reuse) {
+            Ok(loaded) => {
+                // The files read must still be the ones the manifest names: if it changed meanwhile, retry.
+                if read_manifest(storage)?.as_ref() == Some(&manifest) {
+                    return Ok((manifest, loaded.version));
+                }
+                last = "the manifest changed while loading".into();
+            }
+            // A file removed, or a WAL record half-written, by the concurrent writer.
+            Err(e @ (Error::Io { .. } | Error::Corrupt { .. })) => last = e.to_string(),
+            Err(e) => return Err(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Err(Error::Unstable { path: storage.location(), attempts: READ_ONLY_ATTEMPTS, last })
+}
+
+impl Shared {
+    fn sync(&self) -> bool {
+        self.options.durability != Durability::Off
+    }
+
+    /// Flushes under the writer lock. Any failure poisons the writer: the files written so far are orphans
+    /// that the next open removes, and the WAL still holds every commit.
+    pub(crate) fn flush(&self, writer: &mut Writer) -> Result<()> {
+        let version = self.current.read().clone();
+        if version.seq == writer.manifest.flushed_seq && writer.dirty.is_empty() {
+            return Ok(());
+        }
+        match self.write_flush(writer, &version) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                writer.poisoned = Some(format!("flush failed: {e}"));
+                Err(e)
+            }
+        }
+    }
+
+    fn write_flush(&self, writer: &mut Writer, version: &Arc<Version>) -> Result<()> {
+        let storage = self.storage.as_ref();
+        let sync = self.sync();
+        let mut manifest = writer.manifest.clone();
+
+        let new_log = manifest.next_file_id;
+        manifest.next_file_id += 1;
+        let new_wal = WalWriter::create(storage, new_log, sync)?;
+
+        let docs = version.memtable.live_documents();
+        let new_segment = if docs.is_empty() {
+            None
+        } else {
+            let id = manifest.next_file_id;
+            manifest.next_file_id += 1;
+            let refs: Vec<(&[u8], &crate::document::Document)> = docs.iter().map(|(k, d)| (&**k, &**d)).collect();
+            write_segment(storage, id, &refs, &self.quantizer, self.dims, sync)?;
+            Some(id)
+        };
+
+        let mut obsolete = Vec::new();
+        for view in &version.segments {
+            let id = view.segment.id();
+            if !writer.dirty.contains(&id) {
+                continue;
+            }
+            let meta = manifest.segments.iter_mut().find(|m| m.id == id).expect("dirty segment is in the manifest");
+            if meta.del_gen > 0 {
+                obsolete.push(deletes_file_name(id, meta.del_gen));
+            }
+            meta.del_gen += 1;
+            write_deletes(storage, id, meta.del_gen, &view.deletes, sync)?;
+        }
+        if sync {
+            storage.sync_dir().map_err(|e| Error::io(storage.location(), "sync directory", e))?;
+        }
+        if let Some(id) = new_segment {
+            manifest.segments.push(SegmentMeta { id, num_docs: docs.len() as u32, del_gen: 0 });
+        }
+        manifest.flushed_seq = version.seq;
+        manifest.log_number = new_log;
+        write_manifest(storage, &manifest, sync)?;
+
+        // Committed. Publish the new version before removing what it no longer needs.
+        let mut segments = version.segments.clone();
+        if let Some(id) = new_segment {
+            let segment = Arc::new(Segment::open(storage, id)?);
+            segments.push(SegmentView { deletes: Arc::new(DeleteSet::empty(segment.num_docs())), segment });
+        }
+        let next = Version {
+            seq: version.seq,
+            flushed_seq: version.seq,
+            memtable: Arc::new(crate::memtable::Memtable::new()),
+            segments,
+            live_docs: version.live_docs,
+        };
+        *self.current.write() = Arc::new(next);
+        self.wal_len.store(new_wal.len(), Ordering::Relaxed);
+        let old_wal = std::mem::replace(&mut writer.wal, new_wal);
+        writer.manifest = manifest;
+        writer.dirty.clear();
+        drop(old_wal);
+        if let Ok(names) = storage.list() {
+            for name in names {
+                if parse_wal_file_name(&name).is_some_and(|n| n < new_log) || obsolete.contains(&name) {
+                    let _ = storage.remove(&name);
+                }
+            }
+        }
+        Ok(())
+    }
+}

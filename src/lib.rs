@@ -1,0 +1,57 @@
+//! # splaredb
+//!
+//! An embedded, on-disk database for learned sparse retrieval: SQLite for SPLARE. Documents carry a sparse
+//! vector over sparse-autoencoder latents (plus optional text and JSON metadata); they are written inside ACID
+//! transactions and searched by sparse dot product.
+//!
+//! ```
+//! use splaredb::{Database, Document, Options, SparseVector};
+//!
+//! # fn main() -> splaredb::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = Database::open(dir.path(), Options::with_dims(131_072))?;
+//!
+//! let mut txn = db.begin_write()?;
+//! let v = SparseVector::from_pairs([(17, 1.5), (4_000, 0.25)])?;
+//! txn.insert("doc-1", Document::new(v).with_text("hello sparse world"))?;
+//! txn.commit()?;
+//!
+//! let snapshot = db.read();
+//! let query = SparseVector::from_pairs([(17, 1.0)])?;
+//! let hits = snapshot.search(&query, 10)?;
+//! assert_eq!(hits[0].key_str(), Some("doc-1"));
+//! # Ok(()) }
+//! ```
+//!
+//! ## Architecture
+//!
+//! Dependencies flow one way: the API ([`Database`], [`WriteTransaction`], [`Snapshot`]) drives the engine
+//! (`version`, `memtable`, `search`, `recovery`), which reads and writes files through the formats (`wal`,
+//! `segment`, `manifest`), which do all I/O through the [`storage::Storage`] trait. The byte-level formats are
+//! specified in `format-spec.md`.
+
+#![warn(missing_docs)]
+
+mod codec;
+mod db;
+mod document;
+mod error;
+mod manifest;
+mod memtable;
+mod options;
+mod recovery;
+mod search;
+mod segment;
+pub mod storage;
+mod txn;
+mod vector;
+mod version;
+mod wal;
+
+pub use db::{Database, DatabaseInfo, SegmentInfo};
+pub use document::{Document, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN};
+pub use error::{Error, Result};
+pub use options::{Durability, Options};
+pub use search::{Hit, SearchOptions};
+pub use txn::{CommitInfo, Snapshot, WriteTransaction};
+pub use vector::{Quantizer, SparseVector, VectorError};

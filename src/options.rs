@@ -1,0 +1,76 @@
+//! Options for opening a database.
+
+/// How hard a commit tries to reach stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// The WAL is fsynced at every commit: once `commit()` returns, the transaction survives a power loss or
+    /// operating-system crash. Segments, deletion files and the manifest are fsynced at checkpoints.
+    Full,
+    /// The WAL record is written to the operating system at every commit but fsynced only at checkpoints and
+    /// on close. Committed transactions survive a process crash; a power loss may lose the transactions since
+    /// the last checkpoint, but the database stays consistent (it recovers a prefix of the commits).
+    #[default]
+    Normal,
+    /// Nothing is ever fsynced. Committed transactions survive a process crash (the data is in the operating
+    /// system's cache); a power loss or OS crash may corrupt the database. For bulk loads that can be redone.
+    Off,
+}
+
+/// Options for [`Database::open`](crate::Database::open).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Commit durability (default [`Durability::Normal`]).
+    pub durability: Durability,
+    /// Approximate bytes of documents the in-memory table holds before it is flushed to a segment at the start
+    /// of the next commit (default 64 MiB).
+    pub memtable_size: usize,
+    /// Size of the latent space. Required to create a database and recorded in it; when given on open it must
+    /// equal the recorded value. Every inserted or queried latent id must be below it.
+    pub dims: Option<u32>,
+    /// Largest document weight, the top of the 8-bit impact quantization (default 8.0). Recorded at creation;
+    /// ignored when opening an existing database. Document weights above it are rejected.
+    pub max_weight: f32,
+    /// Create the database when the directory holds none (default true).
+    pub create_if_missing: bool,
+    /// Open read-only: no lock is taken, a concurrent writer process may run, and
+    /// [`Database::refresh`](crate::Database::refresh) moves the view forward (default false).
+    pub read_only: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Normal,
+            memtable_size: 64 << 20,
+            dims: None,
+            max_weight: 8.0,
+            create_if_missing: true,
+            read_only: false,
+        }
+    }
+}
+
+impl Options {
+    /// Default options with the given latent-space size.
+    pub fn with_dims(dims: u32) -> Self {
+        Options { dims: Some(dims), ..Options::default() }
+    }
+
+    /// Sets the durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets the memtable size in bytes.
+    pub fn memtable_size(mut self, bytes: usize) -> Self {
+        self.memtable_size = bytes;
+        self
+    }
+
+    /// Sets read-only mode.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+}

@@ -1,0 +1,86 @@
+//! Loading a database's state from its files: the manifest's segments and deletions, then the WAL replayed on
+//! top. Used by a writer's open and by a read-only handle's open and refresh.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::segment::{read_deletes, DeleteSet, Segment};
+use crate::storage::Storage;
+use crate::vector::Quantizer;
+use crate::version::{SegmentView, Version};
+use crate::wal::{parse_wal_file_name, read_wal, wal_file_name};
+
+/// The end of the WAL as recovery found it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WalTail {
+    /// The last WAL file (highest number at or above the manifest's log number).
+    pub(crate) number: u64,
+    /// Its valid length.
+    pub(crate) valid_len: u64,
+    /// Whether bytes after `valid_len` must be discarded.
+    pub(crate) torn: bool,
+}
+
+/// The result of loading.
+pub(crate) struct Loaded {
+    pub(crate) version: Version,
+    /// `None` when no WAL file at or above the log number exists.
+    pub(crate) tail: Option<WalTail>,
+    /// Segments whose deletions changed during replay.
+    pub(crate) dirty: BTreeSet<u64>,
+}
+
+/// Opens the manifest's segments (reusing already open ones by id) and replays the WAL.
+pub(crate) fn load(
+    storage: &dyn Storage,
+    manifest: &Manifest,
+    quantizer: &Quantizer,
+    reuse: &HashMap<u64, Arc<Segment>>,
+) -> Result<Loaded> {
+    let mut version = Version::empty();
+    version.seq = manifest.flushed_seq;
+    version.flushed_seq = manifest.flushed_seq;
+    for meta in &manifest.segments {
+        let segment = match reuse.get(&meta.id) {
+            Some(s) => s.clone(),
+            None => Arc::new(Segment::open(storage, meta.id)?),
+        };
+        if segment.num_docs() != meta.num_docs || segment.dims() != manifest.dims || segment.max_weight() != manifest.max_weight {
+            return Err(Error::corrupt(
+                segment.name(),
+                "document count, dims or max_weight disagree with the manifest".to_string(),
+            ));
+        }
+        let deletes = if meta.del_gen == 0 {
+            DeleteSet::empty(meta.num_docs)
+        } else {
+            read_deletes(storage, meta.id, meta.del_gen, meta.num_docs)?
+        };
+        version.live_docs += (meta.num_docs - deletes.count()) as u64;
+        version.segments.push(SegmentView { segment, deletes: Arc::new(deletes) });
+    }
+
+    let names = storage.list().map_err(|e| Error::io(storage.location(), "list", e))?;
+    let mut wal_numbers: Vec<u64> =
+        names.iter().filter_map(|n| parse_wal_file_name(n)).filter(|&n| n >= manifest.log_number).collect();
+    wal_numbers.sort_unstable();
+    let mut tail = None;
+    let mut dirty = BTreeSet::new();
+    for number in wal_numbers {
+        let name = wal_file_name(number);
+        let data = storage.read(&name).map_err(|e| Error::io(&name, "read", e))?;
+        let contents = read_wal(&data, &name, number, version.seq + 1)?;
+        for record in contents.records {
+            for op in &record.ops {
+                if let crate::wal::Op::Put { doc, .. } = op {
+                    doc.vector.check_dims(manifest.dims).map_err(|e| Error::corrupt(&name, e.to_string()))?;
+                }
+            }
+            version = version.apply(record.seq, record.ops, quantizer, &mut dirty);
+        }
+        tail = Some(WalTail { number, valid_len: contents.valid_len, torn: contents.torn });
+    }
+    Ok(Loaded { version, tail, dirty })
+}
