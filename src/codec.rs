@@ -107,6 +107,14 @@ pub(crate) fn read_u64(data: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"))
 }
 
+/// Parses exactly `len` lower-case hex digits (the form file names are written in).
+pub(crate) fn parse_hex(s: &str, len: usize) -> Option<u64> {
+    if s.len() != len || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    u64::from_str_radix(s, 16).ok()
+}
+
 /// CRC32 (IEEE, as zlib) of a byte slice.
 pub(crate) fn crc32(data: &[u8]) -> u32 {
     crc32fast::hash(data)

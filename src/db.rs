@@ -12,8 +12,8 @@ use crate::manifest::{read_manifest, write_manifest, Manifest, SegmentMeta, MANI
 use crate::options::{Durability, Options};
 use crate::recovery::{load, Loaded};
 use crate::segment::{
-    deletes_file_name, parse_deletes_file_name, parse_segment_file_name, write_deletes, write_segment,
-    DeleteSet, Segment,
+    deletes_file_name, parse_deletes_file_name, parse_segment_file_name, write_deletes, write_segment, DeleteSet,
+    Segment,
 };
 use crate::storage::{FileLock, FsStorage, Storage};
 use crate::txn::{Snapshot, WriteTransaction};
@@ -144,7 +144,14 @@ impl Database {
             }
             None => WalWriter::create(storage.as_ref(), manifest.log_number, sync)?,
         };
-        let writer = Writer { wal, manifest: manifest.clone(), dirty, poisoned: None };
+        // A checkpoint interrupted after creating its new WAL but before writing the manifest leaves a live WAL
+        // numbered `next_file_id` or above; file numbers must never be reused, or a later checkpoint would
+        // truncate that WAL.
+        let mut writer_manifest = manifest.clone();
+        if let Some(t) = tail {
+            writer_manifest.next_file_id = writer_manifest.next_file_id.max(t.number + 1);
+        }
+        let writer = Writer { wal, manifest: writer_manifest, dirty, poisoned: None };
         Ok(Database {
             shared: Arc::new(Shared {
                 storage,
@@ -254,14 +261,8 @@ impl Database {
         if self.shared.writer.is_some() {
             return Ok(());
         }
-        let reuse: HashMap<u64, Arc<Segment>> = self
-            .shared
-            .current
-            .read()
-            .segments
-            .iter()
-            .map(|v| (v.segment.id(), v.segment.clone()))
-            .collect();
+        let reuse: HashMap<u64, Arc<Segment>> =
+            self.shared.current.read().segments.iter().map(|v| (v.segment.id(), v.segment.clone())).collect();
         let (_, version) = load_read_only(self.shared.storage.as_ref(), &reuse)?;
         *self.shared.current.write() = Arc::new(version);
         Ok(())
@@ -310,14 +311,37 @@ fn check_options(options: &Options, manifest: &Manifest) -> Result<()> {
 
 /// Writes the first WAL and manifest of a new database.
 fn create(storage: &dyn Storage, options: &Options, sync: bool) -> Result<Manifest> {
-    let dims = options
-        .dims
-        .ok_or_else(|| Error::InvalidOptions("dims must be given to create a database".into()))?;
+    let dims = options.dims.ok_or_else(|| Error::InvalidOptions("dims must be given to create a database".into()))?;
     Quantizer::new(options.max_weight).map_err(Error::InvalidOptions)?;
-    let manifest =
-        Manifest { dims, max_weight: options.max_weight, flushed_seq: 0, log_number: 1, next_file_id: 2, segments: vec![] };
-    WalWriter::create(storage, 1, sync)?;
+    let manifest = Manifest {
+        dims,
+        max_weight: options.max_weight,
+        flushed_seq: 0,
+        log_number: 1,
+        next_file_id: 2,
+        segments: vec![],
+    };
+    // A directory that lost its MANIFEST but holds database files is damaged: creating a fresh database would
+    // discard them.
+    let names = storage.list().map_err(|e| Error::io(storage.location(), "list", e))?;
+    let existing: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            parse_wal_file_name(n).is_some()
+                || parse_segment_file_name(n).is_some()
+                || parse_deletes_file_name(n).is_some()
+        })
+        .collect();
+    if !existing.is_empty() {
+        return Err(Error::corrupt(
+            MANIFEST_FILE,
+            format!("missing, but the directory holds {} database files (first: {})", existing.len(), existing[0]),
+        ));
+    }
+    // The manifest comes first: a crash before WAL 1 exists leaves a database that opens (recovery creates the
+    // WAL named by the manifest's log number).
     write_manifest(storage, &manifest, sync)?;
+    WalWriter::create(storage, 1, sync)?;
     Ok(manifest)
 }
 
@@ -345,6 +369,7 @@ fn remove_orphans(storage: &dyn Storage, manifest: &Manifest) {
 /// Loads a consistent state without the lock, retrying while a writer replaces files under us.
 fn load_read_only(storage: &dyn Storage, reuse: &HashMap<u64, Arc<Segment>>) -> Result<(Manifest, Version)> {
     let mut last = String::new();
+    let mut last_error: Option<Error> = None;
     for _ in 0..READ_ONLY_ATTEMPTS {
         let manifest = match read_manifest(storage) {
             Ok(Some(m)) => m,
@@ -359,12 +384,21 @@ fn load_read_only(storage: &dyn Storage, reuse: &HashMap<u64, Arc<Segment>>) -> 
                     return Ok((manifest, loaded.version));
                 }
                 last = "the manifest changed while loading".into();
+                last_error = None;
             }
-            // A file removed, or a WAL record half-written, by the concurrent writer.
-            Err(e @ (Error::Io { .. } | Error::Corrupt { .. })) => last = e.to_string(),
+            // A file removed, or a WAL record half-written, by the concurrent writer: try again. If the same
+            // manifest keeps giving the error, it is real and is returned as it is.
+            Err(e @ (Error::Io { .. } | Error::Corrupt { .. })) => {
+                let stable = read_manifest(storage)?.as_ref() == Some(&manifest);
+                last = e.to_string();
+                last_error = stable.then_some(e);
+            }
             Err(e) => return Err(e),
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    if let Some(e) = last_error {
+        return Err(e);
     }
     Err(Error::Unstable { path: storage.location(), attempts: READ_ONLY_ATTEMPTS, last })
 }

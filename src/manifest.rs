@@ -76,7 +76,11 @@ impl Manifest {
         let short = |e: crate::codec::DecodeError| corrupt(e.0);
         let version = r.u32().map_err(short)?;
         if version != MANIFEST_VERSION {
-            return Err(Error::UnsupportedVersion { file: MANIFEST_FILE.into(), found: version, supported: MANIFEST_VERSION });
+            return Err(Error::UnsupportedVersion {
+                file: MANIFEST_FILE.into(),
+                found: version,
+                supported: MANIFEST_VERSION,
+            });
         }
         let dims = r.u32().map_err(short)?;
         let max_weight = r.f32().map_err(short)?;
@@ -141,7 +145,10 @@ mod tests {
             flushed_seq: 42,
             log_number: 9,
             next_file_id: 12,
-            segments: vec![SegmentMeta { id: 3, num_docs: 10, del_gen: 0 }, SegmentMeta { id: 8, num_docs: 5, del_gen: 2 }],
+            segments: vec![
+                SegmentMeta { id: 3, num_docs: 10, del_gen: 0 },
+                SegmentMeta { id: 8, num_docs: 5, del_gen: 2 },
+            ],
         };
         let bytes = m.encode();
         assert_eq!(Manifest::decode(&bytes).unwrap(), m);

@@ -11,7 +11,7 @@ pub enum Durability {
     /// the last checkpoint, but the database stays consistent (it recovers a prefix of the commits).
     #[default]
     Normal,
-    /// Nothing is ever fsynced. Committed transactions survive a process crash (the data is in the operating
+    /// Nothing is fsynced (except the truncation of a torn WAL tail during recovery). Committed transactions survive a process crash (the data is in the operating
     /// system's cache); a power loss or OS crash may corrupt the database. For bulk loads that can be redone.
     Off,
 }

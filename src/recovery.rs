@@ -47,7 +47,10 @@ pub(crate) fn load(
             Some(s) => s.clone(),
             None => Arc::new(Segment::open(storage, meta.id)?),
         };
-        if segment.num_docs() != meta.num_docs || segment.dims() != manifest.dims || segment.max_weight() != manifest.max_weight {
+        if segment.num_docs() != meta.num_docs
+            || segment.dims() != manifest.dims
+            || segment.max_weight() != manifest.max_weight
+        {
             return Err(Error::corrupt(
                 segment.name(),
                 "document count, dims or max_weight disagree with the manifest".to_string(),

@@ -122,7 +122,8 @@ impl SparseVector {
         let mut weights = Vec::new();
         for (i, &w) in dense.iter().enumerate() {
             if w != 0.0 {
-                let latent = u32::try_from(i).map_err(|_| VectorError::OutOfRange { latent: u32::MAX, dims: u32::MAX })?;
+                let latent =
+                    u32::try_from(i).map_err(|_| VectorError::OutOfRange { latent: u32::MAX, dims: u32::MAX })?;
                 ids.push(latent);
                 weights.push(w);
             }

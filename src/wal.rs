@@ -30,8 +30,7 @@ pub(crate) fn wal_file_name(n: u64) -> String {
 
 /// The number of a WAL file name, if it is one.
 pub(crate) fn parse_wal_file_name(name: &str) -> Option<u64> {
-    let hex = name.strip_suffix(".wal")?;
-    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok()).flatten()
+    crate::codec::parse_hex(name.strip_suffix(".wal")?, 16)
 }
 
 /// One write of a transaction, as logged.
@@ -142,7 +141,7 @@ impl WalWriter {
         Ok(WalWriter { file, name, len })
     }
 
-    /// Appends one record with the given payload (one `write` call).
+    /// Appends one record with the given payload (framed in memory, then one `write_all`).
     pub(crate) fn append(&mut self, payload: &[u8]) -> Result<()> {
         let mut frame = Vec::with_capacity(FRAME_LEN + payload.len());
         frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -257,7 +256,8 @@ fn intact_record_after(data: &[u8], from: usize, min_seq: u64) -> Option<usize> 
     let end = data.len().checked_sub(FRAME_LEN + 9)?;
     (from..=end).find(|&pos| {
         data[pos + FRAME_LEN] == KIND_TRANSACTION
-            && u64::from_le_bytes(data[pos + FRAME_LEN + 1..pos + FRAME_LEN + 9].try_into().expect("8 bytes")) >= min_seq
+            && u64::from_le_bytes(data[pos + FRAME_LEN + 1..pos + FRAME_LEN + 9].try_into().expect("8 bytes"))
+                >= min_seq
             && frame_at(data, pos).is_some()
     })
 }

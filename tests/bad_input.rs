@@ -17,7 +17,10 @@ fn v(pairs: &[(u32, f32)]) -> SparseVector {
 fn every_invalid_vector_kind_is_rejected() {
     assert_eq!(SparseVector::new(vec![], vec![]), Err(VectorError::Empty));
     assert_eq!(SparseVector::from_dense(&[0.0, 0.0]), Err(VectorError::Empty));
-    assert!(matches!(SparseVector::new(vec![1, 2], vec![1.0]), Err(VectorError::LengthMismatch { ids: 2, weights: 1 })));
+    assert!(matches!(
+        SparseVector::new(vec![1, 2], vec![1.0]),
+        Err(VectorError::LengthMismatch { ids: 2, weights: 1 })
+    ));
     assert!(matches!(SparseVector::new(vec![1], vec![f32::NAN]), Err(VectorError::NotFinite { latent: 1, .. })));
     assert!(matches!(SparseVector::new(vec![1], vec![f32::NEG_INFINITY]), Err(VectorError::NotFinite { .. })));
     assert!(matches!(SparseVector::new(vec![1], vec![-1.0]), Err(VectorError::Negative { latent: 1, .. })));
@@ -105,8 +108,7 @@ fn search_edge_cases() {
     let db = db();
     assert!(db.read().search(&v(&[(1, 1.0)]), 10).unwrap().is_empty());
     let mut txn = db.begin_write().unwrap();
-    txn.insert("a", Document::new(v(&[(1, 1.0), (2, 2.0)])).with_metadata(serde_json::json!({"lang": "en"})))
-        .unwrap();
+    txn.insert("a", Document::new(v(&[(1, 1.0), (2, 2.0)])).with_metadata(serde_json::json!({"lang": "en"}))).unwrap();
     txn.insert("b", Document::new(v(&[(1, 1.0)]))).unwrap();
     txn.commit().unwrap();
     let snap = db.read();

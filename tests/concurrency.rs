@@ -72,11 +72,8 @@ fn readers_see_stable_snapshots_while_a_writer_commits() {
 
 #[test]
 fn one_writer_at_a_time() {
-    let db = Database::open_with_storage(
-        Arc::new(splaredb::storage::MemStorage::new()),
-        Options::with_dims(10),
-    )
-    .unwrap();
+    let db =
+        Database::open_with_storage(Arc::new(splaredb::storage::MemStorage::new()), Options::with_dims(10)).unwrap();
     let txn = db.begin_write().unwrap();
     assert!(matches!(db.try_begin_write(), Err(Error::WriteInProgress)));
     drop(txn);

@@ -1,6 +1,6 @@
 //! Deletion bitmaps of segments and their files.
 
-use crate::codec::{crc32, read_u32, read_u64, ByteWriter};
+use crate::codec::{crc32, parse_hex, read_u32, read_u64, ByteWriter};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 
@@ -17,10 +17,7 @@ pub(crate) fn deletes_file_name(segment: u64, generation: u32) -> String {
 pub(crate) fn parse_deletes_file_name(name: &str) -> Option<(u64, u32)> {
     let stem = name.strip_suffix(".del")?;
     let (seg, generation) = stem.split_once('-')?;
-    if seg.len() != 16 || generation.len() != 8 {
-        return None;
-    }
-    Some((u64::from_str_radix(seg, 16).ok()?, u32::from_str_radix(generation, 16).ok()?))
+    Some((parse_hex(seg, 16)?, parse_hex(generation, 8)? as u32))
 }
 
 /// The set of deleted segment-local doc ids of one segment.
@@ -63,7 +60,13 @@ impl DeleteSet {
 }
 
 /// Writes (and syncs when `sync`) a deletion file.
-pub(crate) fn write_deletes(storage: &dyn Storage, segment: u64, generation: u32, set: &DeleteSet, sync: bool) -> Result<()> {
+pub(crate) fn write_deletes(
+    storage: &dyn Storage,
+    segment: u64,
+    generation: u32,
+    set: &DeleteSet,
+    sync: bool,
+) -> Result<()> {
     let name = deletes_file_name(segment, generation);
     let mut w = ByteWriter::new();
     w.bytes(DELETES_MAGIC);
@@ -91,7 +94,11 @@ pub(crate) fn read_deletes(storage: &dyn Storage, segment: u64, generation: u32,
     let corrupt = |d: &str| Error::corrupt(&name, d);
     let bitmap_len = (num_docs as usize).div_ceil(8);
     if data.len() != DELETES_HEADER_LEN + bitmap_len + 4 {
-        return Err(corrupt(&format!("length {} where {} was expected", data.len(), DELETES_HEADER_LEN + bitmap_len + 4)));
+        return Err(corrupt(&format!(
+            "length {} where {} was expected",
+            data.len(),
+            DELETES_HEADER_LEN + bitmap_len + 4
+        )));
     }
     let body = &data[..data.len() - 4];
     if crc32(body) != read_u32(&data, body.len()) {

@@ -7,8 +7,9 @@ use super::{DOC_BLOCK_TARGET, DOC_INDEX_ENTRY_LEN};
 
 /// zstd level used for document blocks.
 const ZSTD_LEVEL: i32 = 3;
-/// Largest uncompressed block accepted when reading.
-pub(crate) const MAX_DOC_BLOCK: usize = 1 << 30;
+/// Largest uncompressed block accepted when reading: one document can be as large as a WAL record (1 GiB),
+/// plus the ~16 KiB of records before it in its block.
+pub(crate) const MAX_DOC_BLOCK: usize = 2 << 30;
 
 /// Builds the document store and its index.
 pub(crate) struct DocStoreWriter {
@@ -21,7 +22,13 @@ pub(crate) struct DocStoreWriter {
 
 impl DocStoreWriter {
     pub(crate) fn new() -> Self {
-        DocStoreWriter { data: Vec::new(), index: Vec::new(), block: ByteWriter::new(), block_first_doc: 0, next_doc: 0 }
+        DocStoreWriter {
+            data: Vec::new(),
+            index: Vec::new(),
+            block: ByteWriter::new(),
+            block_first_doc: 0,
+            next_doc: 0,
+        }
     }
 
     /// Adds the next document (doc ids are assigned in call order).
@@ -70,7 +77,12 @@ pub(crate) struct DocBlock {
 
 pub(crate) fn doc_block(index: &[u8], i: usize) -> DocBlock {
     let e = &index[i * DOC_INDEX_ENTRY_LEN..(i + 1) * DOC_INDEX_ENTRY_LEN];
-    DocBlock { first_doc: read_u32(e, 0), compressed_len: read_u32(e, 4), raw_len: read_u32(e, 8), offset: read_u64(e, 12) }
+    DocBlock {
+        first_doc: read_u32(e, 0),
+        compressed_len: read_u32(e, 4),
+        raw_len: read_u32(e, 8),
+        offset: read_u64(e, 12),
+    }
 }
 
 /// Reads document `doc` from the store: finds its block, decompresses it, and walks to the record.

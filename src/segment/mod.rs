@@ -55,6 +55,5 @@ pub(crate) fn segment_file_name(id: u64) -> String {
 
 /// The id of a segment file name, if it is one.
 pub(crate) fn parse_segment_file_name(name: &str) -> Option<u64> {
-    let hex = name.strip_suffix(".seg")?;
-    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok()).flatten()
+    crate::codec::parse_hex(name.strip_suffix(".seg")?, 16)
 }

@@ -139,7 +139,7 @@ impl Segment {
         let dir = self.section(section::LATENTS);
         let blocks = self.section(section::BLOCKS);
         let postings_len = self.section(section::POSTINGS).len() as u64;
-        if dir.len() != num_latents * LATENT_ENTRY_LEN || blocks.len() % BLOCK_ENTRY_LEN != 0 {
+        if dir.len() != num_latents * LATENT_ENTRY_LEN || !blocks.len().is_multiple_of(BLOCK_ENTRY_LEN) {
             return Err(corrupt("directory or block metadata has the wrong size".into()));
         }
         let total_blocks = blocks.len() / BLOCK_ENTRY_LEN;
@@ -183,7 +183,7 @@ impl Segment {
         }
         let index = self.section(section::DOC_INDEX);
         let store_len = self.section(section::DOCS).len() as u64;
-        if index.len() % DOC_INDEX_ENTRY_LEN != 0 || (self.num_docs > 0) != !index.is_empty() {
+        if !index.len().is_multiple_of(DOC_INDEX_ENTRY_LEN) || (self.num_docs > 0) == index.is_empty() {
             return Err(corrupt("document index has the wrong size".into()));
         }
         let mut next_offset = 0u64;
@@ -217,6 +217,15 @@ impl Segment {
         }
         if self.fst.len() != n {
             return Err(corrupt("key index size disagrees with the document count".into()));
+        }
+        // The key index must map exactly the key table: key i -> i, in order.
+        let mut stream = self.fst.stream();
+        let mut i = 0u64;
+        while let Some((key, doc)) = fst::Streamer::next(&mut stream) {
+            if doc != i || i >= n as u64 || key != self.key(i as u32) {
+                return Err(corrupt(format!("key index entry {i} disagrees with the key table")));
+            }
+            i += 1;
         }
         Ok(())
     }
@@ -281,7 +290,7 @@ impl Segment {
 
     /// The local doc id of `key`.
     pub(crate) fn lookup(&self, key: &[u8]) -> Option<u32> {
-        self.fst.get(key).map(|v| v as u32)
+        self.fst.get(key).filter(|&v| v < self.num_docs as u64).map(|v| v as u32)
     }
 
     /// The key of local doc `doc` (< num_docs).

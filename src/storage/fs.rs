@@ -66,8 +66,8 @@ impl Storage for FsStorage {
         if f.metadata()?.len() == 0 {
             return Ok(FileBytes::new(Vec::new()));
         }
-        // SAFETY: splaredb maps only immutable files (segments, deletion files) that it never modifies after
-        // they are written and synced; they are removed, never rewritten, so the mapping stays valid.
+        // SAFETY: splaredb maps only segment files, which are immutable once written: they are removed, never
+        // rewritten or truncated, so the mapping stays valid while held.
         let map = unsafe { memmap2::Mmap::map(&f)? };
         Ok(FileBytes::new(map))
     }
