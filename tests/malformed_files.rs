@@ -3,31 +3,9 @@
 
 mod common;
 
-use std::sync::Arc;
-
+use common::damaged_template::{open_with_damage, template};
 use common::Rng;
-use splaredb::storage::{MemStorage, Storage};
-use splaredb::{Database, Document, Options, SparseVector};
-
-fn template() -> (MemStorage, Vec<String>) {
-    let storage = MemStorage::new();
-    let db = Database::open_with_storage(Arc::new(storage.clone()), Options::with_dims(64)).unwrap();
-    for round in 0..3u32 {
-        let mut txn = db.begin_write().unwrap();
-        for i in 0..20u32 {
-            let v = SparseVector::from_pairs([(i % 32, 1.0), (32 + (i * 7 + round) % 32, 0.5)]).unwrap();
-            txn.upsert(format!("k{i}"), Document::new(v).with_text("t")).unwrap();
-        }
-        txn.delete("k3").unwrap();
-        txn.commit().unwrap();
-        if round < 2 {
-            db.checkpoint().unwrap();
-        }
-    }
-    drop(db);
-    let names = storage.list().unwrap().into_iter().filter(|n| n != "LOCK").collect();
-    (storage, names)
-}
+use splaredb::storage::Storage;
 
 #[test]
 fn damaged_files_never_panic() {
@@ -53,16 +31,7 @@ fn damaged_files_never_panic() {
                 }
                 _ => bytes.extend((0..rng.below(200)).map(|_| rng.next_u64() as u8)),
             }
-            let storage = MemStorage::new();
-            for n in &names {
-                storage.set_file(n, template.read(n).unwrap());
-            }
-            storage.set_file(name, bytes);
-            if let Ok(db) = Database::open_with_storage(Arc::new(storage), Options::default()) {
-                let snap = db.read();
-                let _ = snap.get("k1");
-                let _ = snap.search(&SparseVector::from_pairs([(1, 1.0), (7, 2.0)]).unwrap(), 5);
-            }
+            open_with_damage(&template, &names, name, bytes);
         }
     }
 }

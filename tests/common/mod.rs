@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: a brute-force reference for exact search.
 #![allow(dead_code)]
 
+pub mod damaged_template;
+
 use std::collections::BTreeMap;
 
 use splaredb::{Document, SparseVector};
