@@ -450,7 +450,9 @@ impl Shared {
             if !writer.dirty.contains(&id) {
                 continue;
             }
-            let meta = manifest.segments.iter_mut().find(|m| m.id == id).expect("dirty segment is in the manifest");
+            let meta = manifest.segments.iter_mut().find(|m| m.id == id).ok_or_else(|| {
+                Error::corrupt(MANIFEST_FILE, format!("segment {id:016x} has deletions but is not in the manifest"))
+            })?;
             if meta.del_gen > 0 {
                 obsolete.push(deletes_file_name(id, meta.del_gen));
             }
