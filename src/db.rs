@@ -8,6 +8,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Error, Result};
+use crate::group_commit::GroupSync;
 use crate::manifest::{read_manifest, write_manifest, Manifest, SegmentMeta, MANIFEST_FILE, MANIFEST_TMP};
 use crate::options::{Durability, Options};
 use crate::recovery::{load, Loaded};
@@ -35,6 +36,9 @@ pub(crate) struct Writer {
     pub(crate) dirty: BTreeSet<u64>,
     /// Set after an I/O failure on the write path.
     pub(crate) poisoned: Option<String>,
+    /// The newest applied version. With `Durability::Full` it can be ahead of the published one while its
+    /// commit waits for the WAL fsync outside the writer lock.
+    pub(crate) latest: Arc<Version>,
 }
 
 pub(crate) struct Shared {
@@ -46,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) writer: Option<Mutex<Writer>>,
     /// Bytes in the current WAL file, updated by the writer.
     pub(crate) wal_len: AtomicU64,
+    /// Shared WAL fsyncs of concurrent committers (`Durability::Full`).
+    pub(crate) group_sync: GroupSync,
     _lock: Option<Box<dyn FileLock>>,
 }
 
@@ -80,6 +86,9 @@ pub struct DatabaseInfo {
     pub memtable_bytes: usize,
     /// Bytes in the current WAL file (writable handles only).
     pub wal_bytes: Option<u64>,
+    /// WAL fsyncs made by commits since open (`Durability::Full`; with group commit, concurrent committers
+    /// share them, so this can be lower than the number of commits).
+    pub commit_fsyncs: u64,
     /// Whether the handle is read-only.
     pub read_only: bool,
 }
@@ -151,15 +160,17 @@ impl Database {
         if let Some(t) = tail {
             writer_manifest.next_file_id = writer_manifest.next_file_id.max(t.number + 1);
         }
-        let writer = Writer { wal, manifest: writer_manifest, dirty, poisoned: None };
+        let version = Arc::new(version);
+        let writer = Writer { wal, manifest: writer_manifest, dirty, poisoned: None, latest: version.clone() };
         Ok(Database {
             shared: Arc::new(Shared {
                 storage,
                 dims: manifest.dims,
                 quantizer: Arc::new(quantizer),
                 options,
-                current: RwLock::new(Arc::new(version)),
+                current: RwLock::new(version),
                 wal_len: AtomicU64::new(writer.wal.len()),
+                group_sync: GroupSync::default(),
                 writer: Some(Mutex::new(writer)),
                 _lock: Some(lock),
             }),
@@ -179,6 +190,7 @@ impl Database {
                 current: RwLock::new(Arc::new(version)),
                 writer: None,
                 wal_len: AtomicU64::new(0),
+                group_sync: GroupSync::default(),
                 _lock: None,
             }),
         })
@@ -227,6 +239,7 @@ impl Database {
             segments: v.segments.len(),
             memtable_bytes: v.memtable.bytes(),
             wal_bytes: self.shared.writer.as_ref().map(|_| self.shared.wal_len.load(Ordering::Relaxed)),
+            commit_fsyncs: self.shared.group_sync.fsyncs(),
             read_only: self.shared.writer.is_none(),
         }
     }
@@ -250,7 +263,7 @@ impl Database {
     /// Waits for an open write transaction to finish.
     pub fn checkpoint(&self) -> Result<()> {
         let mut writer = self.shared.writer.as_ref().ok_or(Error::ReadOnly)?.lock();
-        check_poisoned(&writer)?;
+        self.shared.check_writable(&writer)?;
         self.shared.flush(&mut writer)
     }
 
@@ -273,7 +286,7 @@ impl Database {
     pub fn close(self) -> Result<()> {
         if let Some(writer) = &self.shared.writer {
             let mut w = writer.lock();
-            if self.shared.options.durability != Durability::Off && w.poisoned.is_none() {
+            if self.shared.options.durability != Durability::Off && self.shared.check_writable(&w).is_ok() {
                 w.wal.sync()?;
             }
         }
@@ -285,17 +298,30 @@ impl Drop for Shared {
     fn drop(&mut self) {
         if let Some(writer) = &self.writer {
             let mut w = writer.lock();
-            if self.options.durability != Durability::Off && w.poisoned.is_none() {
+            if self.options.durability != Durability::Off && self.check_writable(&w).is_ok() {
                 let _ = w.wal.sync();
             }
         }
     }
 }
 
-pub(crate) fn check_poisoned(writer: &Writer) -> Result<()> {
-    match &writer.poisoned {
-        Some(reason) => Err(Error::Poisoned(reason.clone())),
-        None => Ok(()),
+impl Shared {
+    /// Refuses writes after an I/O failure on the write path (including a failed group-commit fsync).
+    pub(crate) fn check_writable(&self, writer: &Writer) -> Result<()> {
+        match writer.poisoned.clone().or_else(|| self.group_sync.failure()) {
+            Some(reason) => Err(Error::Poisoned(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes `version` the one new snapshots see, unless a newer one is already published (`Full`-mode
+    /// committers publish after their fsync, possibly out of order). A checkpoint publishes with
+    /// `replace_equal`, swapping in its version of the same sequence number (new segment, empty memtable).
+    pub(crate) fn publish(&self, version: Arc<Version>, replace_equal: bool) {
+        let mut current = self.current.write();
+        if version.seq > current.seq || (replace_equal && version.seq == current.seq) {
+            *current = version;
+        }
     }
 }
 
@@ -411,7 +437,7 @@ impl Shared {
     /// Flushes under the writer lock. Any failure poisons the writer: the files written so far are orphans
     /// that the next open removes, and the WAL still holds every commit.
     pub(crate) fn flush(&self, writer: &mut Writer) -> Result<()> {
-        let version = self.current.read().clone();
+        let version = writer.latest.clone();
         if version.seq == writer.manifest.flushed_seq && writer.dirty.is_empty() {
             return Ok(());
         }
@@ -482,7 +508,9 @@ impl Shared {
             segments,
             live_docs: version.live_docs,
         };
-        *self.current.write() = Arc::new(next);
+        let next = Arc::new(next);
+        writer.latest = next.clone();
+        self.publish(next, true);
         self.wal_len.store(new_wal.len(), Ordering::Relaxed);
         let old_wal = std::mem::replace(&mut writer.wal, new_wal);
         writer.manifest = manifest;

@@ -36,6 +36,7 @@ mod codec;
 mod db;
 mod document;
 mod error;
+mod group_commit;
 mod manifest;
 mod memtable;
 mod options;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::MutexGuard;
 
-use crate::db::{check_poisoned, Database, Shared, Writer};
+use crate::db::{Database, Shared, Writer};
 use crate::document::{Document, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN};
 use crate::error::{display_key, Error, Result};
 use crate::options::Durability;
@@ -32,7 +32,7 @@ pub struct CommitInfo {
 
 impl<'db> WriteTransaction<'db> {
     pub(crate) fn new(db: &'db Database, writer: MutexGuard<'db, Writer>) -> Result<Self> {
-        check_poisoned(&writer)?;
+        db.shared.check_writable(&writer)?;
         Ok(WriteTransaction { db, writer, pending: BTreeMap::new() })
     }
 
@@ -41,7 +41,7 @@ impl<'db> WriteTransaction<'db> {
     }
 
     fn latest(&self) -> Arc<Version> {
-        self.shared().current.read().clone()
+        self.writer.latest.clone()
     }
 
     /// Whether `key` exists as this transaction sees it (committed state plus its own writes).
@@ -111,8 +111,14 @@ impl<'db> WriteTransaction<'db> {
         Ok(())
     }
 
-    /// Commits: logs the transaction to the WAL (fsynced with [`Durability::Full`]), then makes it visible to new
-    /// snapshots. When the memtable is over its size, it is flushed to a segment first.
+    /// Commits: logs the transaction to the WAL, then makes it visible to new snapshots. When the memtable is
+    /// over its size, it is flushed to a segment first.
+    ///
+    /// With [`Durability::Full`] the WAL fsync happens after the writer lock is released (group commit: the
+    /// next transaction proceeds meanwhile, and concurrent committers share fsyncs); the transaction becomes
+    /// visible, and `commit` returns, once it is durable. If that fsync fails, `commit` returns the error, the
+    /// transaction is not made visible, and the handle refuses further writes; whether it survives a reopen
+    /// is unknown (its record was written), as with any database whose fsync fails.
     pub fn commit(mut self) -> Result<CommitInfo> {
         let pending = std::mem::take(&mut self.pending);
         if pending.is_empty() {
@@ -120,8 +126,8 @@ impl<'db> WriteTransaction<'db> {
         }
         let shared = self.db.shared.clone();
         let writer = &mut *self.writer;
-        check_poisoned(writer)?;
-        if shared.current.read().memtable.bytes() >= shared.options.memtable_size {
+        shared.check_writable(writer)?;
+        if writer.latest.memtable.bytes() >= shared.options.memtable_size {
             shared.flush(writer)?;
         }
         let ops: Vec<Op> = pending
@@ -131,7 +137,7 @@ impl<'db> WriteTransaction<'db> {
                 None => Op::Delete { key },
             })
             .collect();
-        let version = shared.current.read().clone();
+        let version = writer.latest.clone();
         let seq = version.seq + 1;
         let payload = encode_txn(seq, &ops);
         if payload.len() > MAX_RECORD_LEN {
@@ -140,20 +146,19 @@ impl<'db> WriteTransaction<'db> {
                 reason: format!("the transaction's log record of {} bytes exceeds {MAX_RECORD_LEN}", payload.len()),
             });
         }
-        let logged = writer.wal.append(&payload).and_then(|()| {
-            if shared.options.durability == Durability::Full {
-                writer.wal.sync()
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(e) = logged {
+        if let Err(e) = writer.wal.append(&payload) {
             writer.poisoned = Some(format!("WAL write failed: {e}"));
             return Err(e);
         }
         shared.wal_len.store(writer.wal.len(), std::sync::atomic::Ordering::Relaxed);
-        let next = version.apply(seq, ops, &shared.quantizer, &mut writer.dirty);
-        *shared.current.write() = Arc::new(next);
+        let next = Arc::new(version.apply(seq, ops, &shared.quantizer, &mut writer.dirty));
+        writer.latest = next.clone();
+        if shared.options.durability == Durability::Full {
+            let target = writer.wal.sync_target();
+            drop(self); // releases the writer lock: the next transaction may start while we fsync
+            shared.group_sync.wait_durable(&target)?;
+        }
+        shared.publish(next, false);
         Ok(CommitInfo { seq: Some(seq) })
     }
 

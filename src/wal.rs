@@ -5,10 +5,14 @@
 //! record after which no intact record follows. A damaged record followed by an intact later record is
 //! corruption and is reported, never skipped. See format-spec.md, "WAL files".
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use crate::codec::{crc32, read_u32, ByteReader, ByteWriter, DecodeError};
 use crate::document::{decode_document, encode_document, Document};
 use crate::error::{Error, Result};
-use crate::storage::{Storage, WritableFile};
+use crate::group_commit::SyncTarget;
+use crate::storage::{Storage, SyncHandle, WritableFile};
 
 /// Magic bytes at the start of a WAL file.
 pub(crate) const WAL_MAGIC: &[u8; 8] = b"SPLRWAL\0";
@@ -117,7 +121,11 @@ fn encode_header(number: u64) -> Vec<u8> {
 pub(crate) struct WalWriter {
     file: Box<dyn WritableFile>,
     name: String,
+    number: u64,
     len: u64,
+    /// Bytes whose `write` has completed, readable by a group-commit leader without the writer lock.
+    appended: Arc<AtomicU64>,
+    handle: Arc<dyn SyncHandle>,
 }
 
 impl WalWriter {
@@ -131,14 +139,17 @@ impl WalWriter {
             file.sync().map_err(|e| Error::io(&name, "sync", e))?;
             storage.sync_dir().map_err(|e| Error::io(storage.location(), "sync directory", e))?;
         }
-        Ok(WalWriter { file, name, len: header.len() as u64 })
+        let handle = file.sync_handle().map_err(|e| Error::io(&name, "open", e))?;
+        let len = header.len() as u64;
+        Ok(WalWriter { file, name, number, len, appended: Arc::new(AtomicU64::new(len)), handle })
     }
 
     /// Continues an existing WAL file whose valid length is `len`.
     pub(crate) fn append_to(storage: &dyn Storage, number: u64, len: u64) -> Result<Self> {
         let name = wal_file_name(number);
         let file = storage.open_append(&name).map_err(|e| Error::io(&name, "open", e))?;
-        Ok(WalWriter { file, name, len })
+        let handle = file.sync_handle().map_err(|e| Error::io(&name, "open", e))?;
+        Ok(WalWriter { file, name, number, len, appended: Arc::new(AtomicU64::new(len)), handle })
     }
 
     /// Appends one record with the given payload (framed in memory, then one `write_all`).
@@ -152,7 +163,19 @@ impl WalWriter {
         frame.extend_from_slice(payload);
         self.file.write_all(&frame).map_err(|e| Error::io(&self.name, "write", e))?;
         self.len += frame.len() as u64;
+        self.appended.store(self.len, Ordering::Release);
         Ok(())
+    }
+
+    /// What a committer needs to wait, outside the writer lock, until everything appended so far is durable.
+    pub(crate) fn sync_target(&self) -> SyncTarget {
+        SyncTarget {
+            number: self.number,
+            end: self.len,
+            name: self.name.clone(),
+            appended: self.appended.clone(),
+            handle: self.handle.clone(),
+        }
     }
 
     /// Makes the appended records durable.
@@ -311,8 +334,6 @@ mod tests {
     #[test]
     fn damage_before_the_tail_is_an_error() {
         let data = wal_with(3);
-        let c = read_wal(&data, "w", 7, 1).unwrap();
-        let _ = c;
         // Flip a byte inside the first record: intact records follow, so this is corruption.
         let mut bad = data.clone();
         bad[WAL_HEADER_LEN + 20] ^= 0x40;

@@ -4,7 +4,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::{FileBytes, FileLock, Storage, WritableFile};
+use std::sync::Arc;
+
+use super::{FileBytes, FileLock, Storage, SyncHandle, WritableFile};
 
 /// Files in a directory of the real file system; reads of immutable files are memory-mapped.
 #[derive(Debug, Clone)]
@@ -35,6 +37,18 @@ impl WritableFile for FsFile {
         self.0.write_all(buf)
     }
     fn sync(&mut self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn sync_handle(&self) -> io::Result<Arc<dyn SyncHandle>> {
+        Ok(Arc::new(FsSync(self.0.try_clone()?)))
+    }
+}
+
+/// A duplicate descriptor of a file being appended to; `fdatasync` on it syncs the file.
+struct FsSync(File);
+
+impl SyncHandle for FsSync {
+    fn sync(&self) -> io::Result<()> {
         self.0.sync_data()
     }
 }

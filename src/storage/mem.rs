@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{FileBytes, FileLock, Storage, WritableFile};
+use super::{FileBytes, FileLock, Storage, SyncHandle, WritableFile};
 
 type Files = Arc<Mutex<BTreeMap<String, Arc<Mutex<Vec<u8>>>>>>;
 
@@ -45,6 +45,17 @@ impl WritableFile for MemFile {
         Ok(())
     }
     fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    fn sync_handle(&self) -> io::Result<Arc<dyn SyncHandle>> {
+        Ok(Arc::new(MemSync))
+    }
+}
+
+struct MemSync;
+
+impl SyncHandle for MemSync {
+    fn sync(&self) -> io::Result<()> {
         Ok(())
     }
 }

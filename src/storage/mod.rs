@@ -55,6 +55,15 @@ pub trait WritableFile: Send {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
     /// Makes everything written so far durable (fsync / fdatasync).
     fn sync(&mut self) -> io::Result<()>;
+    /// A handle that makes this file's written data durable from another thread, while appends go on
+    /// through `self` (group commit syncs the WAL this way, outside the writer lock).
+    fn sync_handle(&self) -> io::Result<Arc<dyn SyncHandle>>;
+}
+
+/// Makes the data written to one file durable; see [`WritableFile::sync_handle`].
+pub trait SyncHandle: Send + Sync {
+    /// Makes every write that completed before this call durable.
+    fn sync(&self) -> io::Result<()>;
 }
 
 /// A held exclusive lock on a file; released on drop.
