@@ -149,7 +149,12 @@ impl Database {
                     let name = crate::wal::wal_file_name(t.number);
                     storage.truncate(&name, t.valid_len).map_err(|e| Error::io(&name, "truncate", e))?;
                 }
-                WalWriter::append_to(storage.as_ref(), t.number, t.valid_len)?
+                let mut wal = WalWriter::append_to(storage.as_ref(), t.number, t.valid_len)?;
+                if sync {
+                    // What recovery read is now durable, so records written from here on say so.
+                    wal.sync()?;
+                }
+                wal
             }
             None => WalWriter::create(storage.as_ref(), manifest.log_number, sync)?,
         };

@@ -23,6 +23,8 @@ pub(crate) struct SyncTarget {
     pub(crate) name: String,
     /// Bytes appended to the file so far (grows while we wait).
     pub(crate) appended: Arc<AtomicU64>,
+    /// The WAL writer's durable offset, raised after a successful fsync.
+    pub(crate) durable: Arc<AtomicU64>,
     pub(crate) handle: Arc<dyn SyncHandle>,
 }
 
@@ -55,6 +57,7 @@ impl GroupSync {
         match target.handle.sync() {
             Ok(()) => {
                 *durable = (*durable).max((target.number, appended));
+                target.durable.fetch_max(appended, Ordering::AcqRel);
                 Ok(())
             }
             Err(e) => {

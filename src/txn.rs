@@ -139,7 +139,7 @@ impl<'db> WriteTransaction<'db> {
             .collect();
         let version = writer.latest.clone();
         let seq = version.seq + 1;
-        let payload = encode_txn(seq, &ops);
+        let payload = encode_txn(seq, writer.wal.durable_offset(), &ops);
         if payload.len() > MAX_RECORD_LEN {
             return Err(Error::DocumentTooLarge {
                 key: "(transaction)".into(),

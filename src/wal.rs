@@ -1,14 +1,16 @@
 //! The write-ahead log: one CRC-framed record per committed transaction.
 //!
 //! A WAL file is a 24-byte header followed by records `len u32 | crc32 u32 | payload`, where the CRC covers
-//! the length field and the payload. Recovery ([`read_wal`]) accepts a torn tail: a damaged or incomplete last
-//! record after which no intact record follows. A damaged record followed by an intact later record is
-//! corruption and is reported, never skipped. See format-spec.md, "WAL files".
+//! the length field and the payload. Every record also states how far the file was known durable (fsynced)
+//! when it was written. Recovery ([`read_wal`]) tells a torn tail from corruption with it: damage that an
+//! intact later record says was already durable is corruption and is reported, never skipped; damage beyond
+//! every such claim is in the unsynced tail (a crash or power loss lost or tore those writes), and the records
+//! from it on are discarded, so recovery keeps a prefix of the commits. See format-spec.md, "WAL files".
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::codec::{crc32, read_u32, ByteReader, ByteWriter, DecodeError};
+use crate::codec::{crc32, read_u32, read_u64, ByteReader, ByteWriter, DecodeError};
 use crate::document::{decode_document, encode_document, Document};
 use crate::error::{Error, Result};
 use crate::group_commit::SyncTarget;
@@ -58,14 +60,17 @@ impl Op {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TxnRecord {
     pub(crate) seq: u64,
+    /// The file offset known durable when the record was written.
+    pub(crate) synced_upto: u64,
     pub(crate) ops: Vec<Op>,
 }
 
 /// Encodes a transaction record's payload.
-pub(crate) fn encode_txn(seq: u64, ops: &[Op]) -> Vec<u8> {
+pub(crate) fn encode_txn(seq: u64, synced_upto: u64, ops: &[Op]) -> Vec<u8> {
     let mut w = ByteWriter::new();
     w.u8(KIND_TRANSACTION);
     w.u64(seq);
+    w.u64(synced_upto);
     w.u32(ops.len() as u32);
     for op in ops {
         match op {
@@ -90,6 +95,7 @@ fn decode_txn(payload: &[u8]) -> Result<TxnRecord, DecodeError> {
         return Err(DecodeError(format!("unknown record kind {kind}")));
     }
     let seq = r.u64()?;
+    let synced_upto = r.u64()?;
     let n = r.u32()? as usize;
     let mut ops = Vec::with_capacity(n.min(1 << 16));
     for _ in 0..n {
@@ -104,7 +110,7 @@ fn decode_txn(payload: &[u8]) -> Result<TxnRecord, DecodeError> {
     if r.remaining() != 0 {
         return Err(DecodeError(format!("{} unexpected bytes after the operations", r.remaining())));
     }
-    Ok(TxnRecord { seq, ops })
+    Ok(TxnRecord { seq, synced_upto, ops })
 }
 
 fn encode_header(number: u64) -> Vec<u8> {
@@ -125,6 +131,8 @@ pub(crate) struct WalWriter {
     len: u64,
     /// Bytes whose `write` has completed, readable by a group-commit leader without the writer lock.
     appended: Arc<AtomicU64>,
+    /// Bytes known durable (fsynced), raised by [`sync`](Self::sync) and by group-commit leaders.
+    durable: Arc<AtomicU64>,
     handle: Arc<dyn SyncHandle>,
 }
 
@@ -141,15 +149,18 @@ impl WalWriter {
         }
         let handle = file.sync_handle().map_err(|e| Error::io(&name, "open", e))?;
         let len = header.len() as u64;
-        Ok(WalWriter { file, name, number, len, appended: Arc::new(AtomicU64::new(len)), handle })
+        let durable = Arc::new(AtomicU64::new(if sync { len } else { 0 }));
+        Ok(WalWriter { file, name, number, len, appended: Arc::new(AtomicU64::new(len)), durable, handle })
     }
 
-    /// Continues an existing WAL file whose valid length is `len`.
+    /// Continues an existing WAL file whose valid length is `len` (durable only up to its header until the
+    /// caller syncs it).
     pub(crate) fn append_to(storage: &dyn Storage, number: u64, len: u64) -> Result<Self> {
         let name = wal_file_name(number);
         let file = storage.open_append(&name).map_err(|e| Error::io(&name, "open", e))?;
         let handle = file.sync_handle().map_err(|e| Error::io(&name, "open", e))?;
-        Ok(WalWriter { file, name, number, len, appended: Arc::new(AtomicU64::new(len)), handle })
+        let durable = Arc::new(AtomicU64::new(WAL_HEADER_LEN as u64));
+        Ok(WalWriter { file, name, number, len, appended: Arc::new(AtomicU64::new(len)), durable, handle })
     }
 
     /// Appends one record with the given payload (framed in memory, then one `write_all`).
@@ -174,13 +185,21 @@ impl WalWriter {
             end: self.len,
             name: self.name.clone(),
             appended: self.appended.clone(),
+            durable: self.durable.clone(),
             handle: self.handle.clone(),
         }
     }
 
     /// Makes the appended records durable.
     pub(crate) fn sync(&mut self) -> Result<()> {
-        self.file.sync().map_err(|e| Error::io(&self.name, "sync", e))
+        self.file.sync().map_err(|e| Error::io(&self.name, "sync", e))?;
+        self.durable.fetch_max(self.len, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// The offset known durable, which the next record states.
+    pub(crate) fn durable_offset(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
     }
 
     /// Bytes in the file (header and records).
@@ -245,9 +264,10 @@ pub(crate) fn read_wal(data: &[u8], name: &str, number: u64, min_seq: u64) -> Re
                 records.push(record);
             }
             None => {
-                if let Some(later) = intact_record_after(data, pos + 1, expected) {
+                if let Some(later) = intact_record_after(data, pos, expected) {
                     return Err(corrupt(format!(
-                        "damaged record at offset {pos}, followed by an intact record at offset {later}"
+                        "damaged record at offset {pos}, which the intact record at offset {later} says was \
+                         already durable"
                     )));
                 }
                 return Ok(WalContents { records, valid_len: pos as u64, torn: true });
@@ -273,14 +293,16 @@ fn frame_at(data: &[u8], pos: usize) -> Option<&[u8]> {
     (hasher.finalize() == read_u32(data, pos + 4)).then_some(payload)
 }
 
-/// The offset of an intact transaction record with sequence number at least `min_seq` starting at or after
-/// `from`, if any. Used only after damage is found, to tell a torn tail from corruption in the middle.
-fn intact_record_after(data: &[u8], from: usize, min_seq: u64) -> Option<usize> {
-    let end = data.len().checked_sub(FRAME_LEN + 9)?;
-    (from..=end).find(|&pos| {
-        data[pos + FRAME_LEN] == KIND_TRANSACTION
-            && u64::from_le_bytes(data[pos + FRAME_LEN + 1..pos + FRAME_LEN + 9].try_into().expect("8 bytes"))
-                >= min_seq
+/// The offset of an intact transaction record after the damage at `damaged`, with sequence number at least
+/// `min_seq`, that says the file was durable beyond `damaged` when it was written, if any. Used only after
+/// damage is found, to tell corruption of synced data from a torn unsynced tail.
+fn intact_record_after(data: &[u8], damaged: usize, min_seq: u64) -> Option<usize> {
+    let end = data.len().checked_sub(FRAME_LEN + 17)?;
+    (damaged + 1..=end).find(|&pos| {
+        let p = pos + FRAME_LEN;
+        data[p] == KIND_TRANSACTION
+            && read_u64(data, p + 1) >= min_seq
+            && read_u64(data, p + 9) > damaged as u64
             && frame_at(data, pos).is_some()
     })
 }
@@ -298,18 +320,22 @@ mod tests {
         }
     }
 
-    fn wal_with(n: u64) -> Vec<u8> {
+    fn wal_with(n: u64, synced: bool) -> Vec<u8> {
         let storage = MemStorage::new();
         let mut w = WalWriter::create(&storage, 7, true).unwrap();
         for seq in 1..=n {
-            w.append(&encode_txn(seq, &[op(seq as u32), Op::Delete { key: b"x".to_vec() }])).unwrap();
+            w.append(&encode_txn(seq, w.durable_offset(), &[op(seq as u32), Op::Delete { key: b"x".to_vec() }]))
+                .unwrap();
+            if synced {
+                w.sync().unwrap();
+            }
         }
         storage.read(&wal_file_name(7)).unwrap()
     }
 
     #[test]
     fn round_trip() {
-        let data = wal_with(3);
+        let data = wal_with(3, true);
         let c = read_wal(&data, "w", 7, 1).unwrap();
         assert_eq!(c.records.len(), 3);
         assert!(!c.torn);
@@ -321,7 +347,7 @@ mod tests {
 
     #[test]
     fn every_truncation_is_a_torn_tail() {
-        let data = wal_with(3);
+        let data = wal_with(3, true);
         let full = read_wal(&data, "w", 7, 1).unwrap();
         for cut in 0..data.len() {
             let c = read_wal(&data[..cut], "w", 7, 1).unwrap();
@@ -333,12 +359,21 @@ mod tests {
 
     #[test]
     fn damage_before_the_tail_is_an_error() {
-        let data = wal_with(3);
+        let data = wal_with(3, true);
         // Flip a byte inside the first record: intact records follow, so this is corruption.
         let mut bad = data.clone();
         bad[WAL_HEADER_LEN + 20] ^= 0x40;
         let err = read_wal(&bad, "w", 7, 1).unwrap_err();
         assert!(err.is_corruption(), "{err}");
+        // Without fsyncs between the records (Durability::Normal), the same damage is in the unsynced part of the
+        // file, which a power loss may tear anywhere: recovery keeps the prefix before it.
+        let unsynced = wal_with(3, false);
+        let mut bad = unsynced.clone();
+        bad[WAL_HEADER_LEN + 20] ^= 0x40;
+        let c = read_wal(&bad, "w", 7, 1).unwrap();
+        assert!(c.torn);
+        assert!(c.records.is_empty());
+        assert_eq!(c.valid_len as usize, WAL_HEADER_LEN);
         // Flip a byte in the last record: a torn tail.
         let mut bad = data.clone();
         let last = bad.len() - 3;
