@@ -249,6 +249,16 @@ impl Database {
         }
     }
 
+    /// Verifies the whole database: every checksum of every file, that the manifest and the files agree, that
+    /// posting lists are sorted and in range, that every stored document decodes, that every key maps to one
+    /// live document, and that no orphan file remains. It reads everything, so it takes time proportional to
+    /// the database's size. Problems are reported, never panicked on. Checks the published state (a write
+    /// transaction may run meanwhile; a commit that lands during the check can show up as a WAL difference).
+    pub fn check(&self) -> crate::check::CheckReport {
+        let version = self.shared.current.read().clone();
+        crate::check::check(self.shared.storage.as_ref(), &version)
+    }
+
     /// The live segments, oldest first.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         let v = self.shared.current.read().clone();
@@ -380,21 +390,29 @@ fn create(storage: &dyn Storage, options: &Options, sync: bool) -> Result<Manife
 /// WAL files, a stale temporary manifest. Failures are ignored; the next open tries again.
 fn remove_orphans(storage: &dyn Storage, manifest: &Manifest) {
     let Ok(names) = storage.list() else { return };
-    let live: HashMap<u64, u32> = manifest.segments.iter().map(|s| (s.id, s.del_gen)).collect();
-    for name in names {
-        let orphan = if let Some(id) = parse_segment_file_name(&name) {
-            !live.contains_key(&id)
-        } else if let Some((id, generation)) = parse_deletes_file_name(&name) {
-            live.get(&id) != Some(&generation)
-        } else if let Some(n) = parse_wal_file_name(&name) {
-            n < manifest.log_number
-        } else {
-            name == MANIFEST_TMP
-        };
-        if orphan {
-            let _ = storage.remove(&name);
-        }
+    for name in orphan_files(&names, manifest) {
+        let _ = storage.remove(&name);
     }
+}
+
+/// The files among `names` that `manifest` does not need.
+pub(crate) fn orphan_files(names: &[String], manifest: &Manifest) -> Vec<String> {
+    let live: HashMap<u64, u32> = manifest.segments.iter().map(|s| (s.id, s.del_gen)).collect();
+    names
+        .iter()
+        .filter(|name| {
+            if let Some(id) = parse_segment_file_name(name) {
+                !live.contains_key(&id)
+            } else if let Some((id, generation)) = parse_deletes_file_name(name) {
+                live.get(&id) != Some(&generation)
+            } else if let Some(n) = parse_wal_file_name(name) {
+                n < manifest.log_number
+            } else {
+                *name == MANIFEST_TMP
+            }
+        })
+        .cloned()
+        .collect()
 }
 
 /// Loads a consistent state without the lock, retrying while a writer replaces files under us.

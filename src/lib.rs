@@ -32,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+mod check;
 mod codec;
 mod db;
 mod document;
@@ -49,6 +50,7 @@ mod vector;
 mod version;
 mod wal;
 
+pub use check::CheckReport;
 pub use db::{Database, DatabaseInfo, SegmentInfo};
 pub use document::{Document, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN};
 pub use error::{Error, Result};

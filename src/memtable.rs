@@ -104,6 +104,17 @@ impl Memtable {
         inner.bytes += size;
     }
 
+    /// The keys with a version visible at `seq`.
+    pub(crate) fn keys_at(&self, seq: u64) -> Vec<Arc<[u8]>> {
+        let inner = self.inner.read();
+        inner
+            .keys
+            .iter()
+            .filter(|(_, slots)| slots.iter().any(|&s| inner.slots[s as usize].visible_at(seq)))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// Approximate bytes held.
     pub(crate) fn bytes(&self) -> usize {
         self.inner.read().bytes

@@ -121,6 +121,8 @@ fn run(steps: Vec<Step>, memtable_size: usize, durability: Durability) {
             Step::Checkpoint => {
                 db.checkpoint().unwrap();
                 check(&db.read(), &committed, &queries);
+                let report = db.check();
+                assert!(report.is_ok(), "{:?}", report.problems);
             }
             Step::Reopen => {
                 // An open transaction is lost with the handle: the model drops it too.
@@ -129,6 +131,9 @@ fn run(steps: Vec<Step>, memtable_size: usize, durability: Durability) {
                 drop(db);
                 db = open();
                 check(&db.read(), &committed, &queries);
+                let report = db.check();
+                assert!(report.is_ok(), "{:?}", report.problems);
+                assert_eq!(report.documents, committed.len() as u64);
             }
             Step::HoldSnapshot => held.push((db.read(), committed.clone())),
             Step::Query(q) => {

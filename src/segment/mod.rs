@@ -13,7 +13,7 @@ mod writer;
 
 pub(crate) use deletes::{deletes_file_name, parse_deletes_file_name, read_deletes, write_deletes, DeleteSet};
 pub(crate) use postings::BLOCK_LEN;
-pub(crate) use reader::Segment;
+pub(crate) use reader::{LatentEntry, Segment};
 pub(crate) use writer::write_segment;
 
 /// Magic bytes at the start and end of a segment file.

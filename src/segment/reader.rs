@@ -259,6 +259,12 @@ impl Segment {
         self.bytes.as_slice().len() as u64
     }
 
+    /// All directory entries, in latent order.
+    pub(crate) fn latent_entries(&self) -> impl Iterator<Item = LatentEntry> + '_ {
+        let dir = self.section(section::LATENTS);
+        (0..dir.len() / LATENT_ENTRY_LEN).map(move |i| latent_entry(dir, i))
+    }
+
     /// The directory entry of `latent`, if any document has it.
     pub(crate) fn latent(&self, latent: u32) -> Option<LatentEntry> {
         let dir = self.section(section::LATENTS);

@@ -9,8 +9,10 @@
 //! - bytes returned by [`Storage::map`] never change while held (the engine only maps immutable files).
 //!
 //! [`FsStorage`] is the real file system (memory-mapped reads via `memmap2`); [`MemStorage`] keeps everything
-//! in memory, for tests and for wrapping by fault-injecting storages.
+//! in memory; [`FaultStorage`] simulates crashes (power loss with SQLite's crash-file semantics) and injects
+//! I/O errors, for tests and fuzzing.
 
+mod fault;
 mod fs;
 mod mem;
 
@@ -18,6 +20,7 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
+pub use fault::{FaultConfig, FaultStorage, InjectedError, OpKind};
 pub use fs::FsStorage;
 pub use mem::MemStorage;
 

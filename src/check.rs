@@ -1,0 +1,176 @@
+//! The integrity check: re-reads every file of a database and cross-checks it against the manifest and the
+//! in-memory state. See [`Database::check`](crate::Database::check).
+
+use std::collections::HashSet;
+
+use crate::db::orphan_files;
+use crate::manifest::{read_manifest, MANIFEST_FILE};
+use crate::segment::{read_deletes, LatentEntry, Segment, BLOCK_LEN};
+use crate::storage::Storage;
+use crate::version::Version;
+use crate::wal::{parse_wal_file_name, read_wal, wal_file_name};
+
+/// What [`Database::check`](crate::Database::check) found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Segments verified.
+    pub segments: usize,
+    /// Live documents counted (memtable and segments).
+    pub documents: u64,
+    /// Postings decoded and verified.
+    pub postings: u64,
+    /// Stored documents decoded and verified.
+    pub stored_documents: u64,
+    /// WAL records verified.
+    pub wal_records: u64,
+    /// Everything wrong, one line each, naming the file. Empty when the database is sound.
+    pub problems: Vec<String>,
+}
+
+impl CheckReport {
+    /// Whether no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks the files in `storage` and the state `version` built from them.
+pub(crate) fn check(storage: &dyn Storage, version: &Version) -> CheckReport {
+    let mut report = CheckReport::default();
+    let manifest = match read_manifest(storage) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            report.problems.push(format!("{MANIFEST_FILE}: missing"));
+            return report;
+        }
+        Err(e) => {
+            report.problems.push(e.to_string());
+            return report;
+        }
+    };
+    let names = match storage.list() {
+        Ok(n) => n,
+        Err(e) => {
+            report.problems.push(format!("{}: cannot list the directory: {e}", storage.location()));
+            return report;
+        }
+    };
+    for orphan in orphan_files(&names, &manifest) {
+        report.problems.push(format!("{orphan}: orphan file, not referenced by the manifest"));
+    }
+    let manifest_ids: Vec<u64> = manifest.segments.iter().map(|s| s.id).collect();
+    let version_ids: Vec<u64> = version.segments.iter().map(|v| v.segment.id()).collect();
+    if manifest_ids != version_ids {
+        report.problems.push(format!(
+            "{MANIFEST_FILE}: lists segments {manifest_ids:x?} but the open database uses {version_ids:x?}"
+        ));
+    }
+
+    for (meta, view) in manifest.segments.iter().zip(&version.segments) {
+        report.segments += 1;
+        // Re-open from storage: verifies every section checksum and the structure again.
+        let segment = match Segment::open(storage, meta.id) {
+            Ok(s) => s,
+            Err(e) => {
+                report.problems.push(e.to_string());
+                continue;
+            }
+        };
+        if segment.num_docs() != meta.num_docs {
+            report.problems.push(format!("{}: document count disagrees with the manifest", segment.name()));
+        }
+        check_postings(&segment, &mut report);
+        for doc in 0..segment.num_docs() {
+            match segment.document(doc) {
+                Ok(d) if d.vector.check_dims(manifest.dims).is_ok() => report.stored_documents += 1,
+                Ok(_) => report.problems.push(format!("{}: document {doc} has a latent out of range", segment.name())),
+                Err(e) => report.problems.push(e.to_string()),
+            }
+        }
+        if meta.del_gen > 0 {
+            match read_deletes(storage, meta.id, meta.del_gen, meta.num_docs) {
+                // Deletions written to disk must be a subset of those the open database applies.
+                Ok(on_disk) => {
+                    if (0..meta.num_docs).any(|d| on_disk.contains(d) && !view.deletes.contains(d)) {
+                        report.problems.push(format!(
+                            "{}: deletes documents the open database still has",
+                            crate::segment::deletes_file_name(meta.id, meta.del_gen)
+                        ));
+                    }
+                }
+                Err(e) => report.problems.push(e.to_string()),
+            }
+        }
+    }
+
+    let mut wal_numbers: Vec<u64> =
+        names.iter().filter_map(|n| parse_wal_file_name(n)).filter(|&n| n >= manifest.log_number).collect();
+    wal_numbers.sort_unstable();
+    let mut next_seq = manifest.flushed_seq + 1;
+    for number in wal_numbers {
+        let name = wal_file_name(number);
+        match storage.read(&name).map_err(|e| e.to_string()).and_then(|data| {
+            read_wal(&data, &name, number, next_seq).map_err(|e| e.to_string())
+        }) {
+            Ok(contents) => {
+                report.wal_records += contents.records.len() as u64;
+                next_seq += contents.records.len() as u64;
+            }
+            Err(e) => report.problems.push(e),
+        }
+    }
+
+    // Every live key is stored exactly once.
+    let mut keys: HashSet<Vec<u8>> = HashSet::new();
+    for key in version.memtable.keys_at(version.seq) {
+        keys.insert(key.to_vec());
+    }
+    for view in &version.segments {
+        for doc in 0..view.segment.num_docs() {
+            if view.deletes.contains(doc) {
+                continue;
+            }
+            let key = view.segment.key(doc);
+            if !keys.insert(key.to_vec()) {
+                report.problems.push(format!(
+                    "{}: key {} is live in more than one place",
+                    view.segment.name(),
+                    crate::error::display_key(key)
+                ));
+            }
+        }
+    }
+    report.documents = keys.len() as u64;
+    if report.documents != version.live_docs {
+        report.problems.push(format!(
+            "the database counts {} live documents but {} distinct live keys exist",
+            version.live_docs, report.documents
+        ));
+    }
+    report
+}
+
+/// Decodes every block: doc ids strictly increasing within a list and below the document count, impacts
+/// non-zero and at most the block maximum.
+fn check_postings(segment: &Segment, report: &mut CheckReport) {
+    let mut docs = [0u32; BLOCK_LEN];
+    for LatentEntry { latent, first_block, num_blocks, .. } in segment.latent_entries() {
+        let mut previous: Option<u32> = None;
+        for b in first_block..first_block + num_blocks {
+            let meta = segment.block(b as usize);
+            let impacts = segment.decode(&meta, &mut docs);
+            for (&doc, &impact) in docs.iter().zip(impacts) {
+                let ordered = previous.is_none_or(|p| doc > p);
+                if !ordered || doc >= segment.num_docs() || impact == 0 || impact > meta.max_impact {
+                    report.problems.push(format!(
+                        "{}: posting list of latent {latent} is malformed at block {b} (doc {doc}, impact {impact})",
+                        segment.name()
+                    ));
+                    return;
+                }
+                previous = Some(doc);
+                report.postings += 1;
+            }
+        }
+    }
+}
