@@ -109,9 +109,11 @@ pub(crate) fn check(storage: &dyn Storage, version: &Version) -> CheckReport {
     let mut next_seq = manifest.flushed_seq + 1;
     for number in wal_numbers {
         let name = wal_file_name(number);
-        match storage.read(&name).map_err(|e| e.to_string()).and_then(|data| {
-            read_wal(&data, &name, number, next_seq).map_err(|e| e.to_string())
-        }) {
+        match storage
+            .read(&name)
+            .map_err(|e| e.to_string())
+            .and_then(|data| read_wal(&data, &name, number, next_seq).map_err(|e| e.to_string()))
+        {
             Ok(contents) => {
                 report.wal_records += contents.records.len() as u64;
                 next_seq += contents.records.len() as u64;

@@ -299,24 +299,33 @@ impl Database {
     /// Closes the database, making the WAL durable first (except with [`Durability::Off`]). Dropping the
     /// handle does the same but cannot report an error.
     pub fn close(self) -> Result<()> {
-        if let Some(writer) = &self.shared.writer {
-            let mut w = writer.lock();
-            if self.shared.options.durability != Durability::Off && self.shared.check_writable(&w).is_ok() {
-                w.wal.sync()?;
-            }
-        }
-        Ok(())
+        self.shared.sync_wal_at_close()
     }
 }
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Some(writer) = &self.writer {
-            let mut w = writer.lock();
-            if self.options.durability != Durability::Off && self.check_writable(&w).is_ok() {
-                let _ = w.wal.sync();
-            }
+        let _ = self.sync_wal_at_close();
+    }
+}
+
+impl Shared {
+    /// Makes the WAL durable when a handle closes (not with `Durability::Off`, not after an I/O failure, and
+    /// not when nothing is unsynced). A failure poisons the writer, so the fsync is never retried.
+    fn sync_wal_at_close(&self) -> Result<()> {
+        let Some(writer) = &self.writer else { return Ok(()) };
+        let mut w = writer.lock();
+        if self.options.durability == Durability::Off || self.check_writable(&w).is_err() {
+            return Ok(());
         }
+        if w.wal.durable_offset() >= w.wal.len() {
+            return Ok(());
+        }
+        let result = w.wal.sync();
+        if let Err(e) = &result {
+            w.poisoned = Some(format!("WAL sync at close failed: {e}"));
+        }
+        result
     }
 }
 

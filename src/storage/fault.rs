@@ -255,7 +255,7 @@ impl FaultStorage {
             for (offset, bytes) in &file.pending {
                 let appending = *offset >= durable_len;
                 match rng.below(3) {
-                    0 => {} // dropped
+                    0 => {}                                   // dropped
                     1 => write_at(&mut data, *offset, bytes), // kept
                     _ => {
                         // torn: per sector, new data, old data, or garbage
@@ -509,7 +509,8 @@ mod tests {
 
     #[test]
     fn injected_errors_happen_once() {
-        let cfg = FaultConfig { fail_at: Some((OpKind::Write, 2, InjectedError::ShortWrite)), ..FaultConfig::default() };
+        let cfg =
+            FaultConfig { fail_at: Some((OpKind::Write, 2, InjectedError::ShortWrite)), ..FaultConfig::default() };
         let s = FaultStorage::new(cfg);
         let mut f = s.create("a").unwrap();
         f.write_all(b"1234").unwrap();
