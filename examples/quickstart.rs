@@ -60,14 +60,16 @@ fn main() -> splaredb::Result<()> {
     // Create (or open) the database: 131,072 latent dimensions, fsync at every commit.
     let db = Database::open(&dir, Options::with_dims(DIMS).durability(Durability::Full))?;
     let start = Instant::now();
-    let existing = db.read().len() as usize;
-    for batch_start in (existing..existing + n).step_by(1_000) {
+    // Keys carry a run number, so running the example again on the same directory adds new documents.
+    let run = db.info().last_seq;
+    let key = |i: usize| format!("run{run}-doc-{i:07}");
+    for batch_start in (0..n).step_by(1_000) {
         let mut txn = db.begin_write()?;
-        for i in batch_start..(batch_start + 1_000).min(existing + n) {
+        for i in batch_start..(batch_start + 1_000).min(n) {
             let doc = Document::new(rng.vector(400))
                 .with_text(format!("synthetic document number {i}"))
                 .with_metadata(serde_json::json!({ "batch": batch_start / 1_000 }));
-            txn.insert(format!("doc-{i:07}"), doc)?;
+            txn.insert(key(i), doc)?;
         }
         txn.commit()?;
     }
@@ -75,8 +77,8 @@ fn main() -> splaredb::Result<()> {
 
     // Upsert and delete inside one atomic transaction.
     let mut txn = db.begin_write()?;
-    txn.upsert("doc-0000000", Document::new(rng.vector(400)).with_text("replaced"))?;
-    txn.delete("doc-0000001")?;
+    txn.upsert(key(0), Document::new(rng.vector(400)).with_text("replaced"))?;
+    txn.delete(key(1))?;
     txn.commit()?;
 
     // Search a snapshot: exact top-10 by sparse dot product.

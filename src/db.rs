@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::group_commit::GroupSync;
 use crate::manifest::{read_manifest, write_manifest, Manifest, SegmentMeta, MANIFEST_FILE, MANIFEST_TMP};
 use crate::options::{Durability, Options};
-use crate::recovery::{load, Loaded};
+use crate::recovery::{load, Loaded, SalvageReport};
 use crate::segment::{
     deletes_file_name, parse_deletes_file_name, parse_segment_file_name, write_deletes, write_segment, DeleteSet,
     Segment,
@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) wal_len: AtomicU64,
     /// Shared WAL fsyncs of concurrent committers (`Durability::Full`).
     pub(crate) group_sync: GroupSync,
+    /// What a salvage open gave up.
+    pub(crate) salvage: Option<SalvageReport>,
     _lock: Option<Box<dyn FileLock>>,
 }
 
@@ -140,7 +142,9 @@ impl Database {
         };
         check_options(&options, &manifest)?;
         let quantizer = Quantizer::new(manifest.max_weight).map_err(|e| Error::corrupt(MANIFEST_FILE, e))?;
-        let Loaded { version, tail, dirty } = load(storage.as_ref(), &manifest, &quantizer, &HashMap::new())?;
+        let mut salvage = options.salvage.then(SalvageReport::default);
+        let Loaded { version, tail, dirty } =
+            load(storage.as_ref(), &manifest, &quantizer, &HashMap::new(), salvage.as_mut())?;
         remove_orphans(storage.as_ref(), &manifest);
         let wal = match tail {
             Some(t) if t.valid_len == 0 => WalWriter::create(storage.as_ref(), t.number, sync)?,
@@ -161,13 +165,25 @@ impl Database {
         // A checkpoint interrupted after creating its new WAL but before writing the manifest leaves a live WAL
         // numbered `next_file_id` or above; file numbers must never be reused, or a later checkpoint would
         // truncate that WAL.
+        // (Salvage can also leave later WAL files and dropped segments behind: no number in the directory is
+        // reused.)
         let mut writer_manifest = manifest.clone();
-        if let Some(t) = tail {
-            writer_manifest.next_file_id = writer_manifest.next_file_id.max(t.number + 1);
+        let names = storage.list().map_err(|e| Error::io(&location, "list", e))?;
+        for name in &names {
+            let number = parse_wal_file_name(name)
+                .or_else(|| parse_segment_file_name(name))
+                .or_else(|| parse_deletes_file_name(name).map(|(id, _)| id));
+            if let Some(n) = number {
+                writer_manifest.next_file_id = writer_manifest.next_file_id.max(n.saturating_add(1));
+            }
+        }
+        if salvage.is_some() {
+            let kept: Vec<u64> = version.segments.iter().map(|v| v.segment.id()).collect();
+            writer_manifest.segments.retain(|m| kept.contains(&m.id));
         }
         let version = Arc::new(version);
         let writer = Writer { wal, manifest: writer_manifest, dirty, poisoned: None, latest: version.clone() };
-        Ok(Database {
+        let db = Database {
             shared: Arc::new(Shared {
                 storage,
                 dims: manifest.dims,
@@ -177,9 +193,28 @@ impl Database {
                 wal_len: AtomicU64::new(writer.wal.len()),
                 group_sync: GroupSync::default(),
                 writer: Some(Mutex::new(writer)),
+                salvage,
                 _lock: Some(lock),
             }),
-        })
+        };
+        if db.shared.salvage.is_some() {
+            // Write the salvaged state out at once: a segment of what was replayed and a manifest that names
+            // only the surviving files; then remove the dropped ones.
+            let shared = &db.shared;
+            let mut writer = shared.writer.as_ref().expect("writable").lock();
+            let version = writer.latest.clone();
+            if let Err(e) = shared.write_flush(&mut writer, &version) {
+                writer.poisoned = Some(format!("salvage checkpoint failed: {e}"));
+                return Err(e);
+            }
+            remove_orphans(shared.storage.as_ref(), &writer.manifest);
+        }
+        Ok(db)
+    }
+
+    /// What an open with [`Options::salvage`] gave up (`None` for any other open).
+    pub fn salvage_report(&self) -> Option<&SalvageReport> {
+        self.shared.salvage.as_ref()
     }
 
     fn open_read_only(storage: Arc<dyn Storage>, options: Options) -> Result<Database> {
@@ -196,6 +231,7 @@ impl Database {
                 writer: None,
                 wal_len: AtomicU64::new(0),
                 group_sync: GroupSync::default(),
+                salvage: None,
                 _lock: None,
             }),
         })
@@ -435,7 +471,7 @@ fn load_read_only(storage: &dyn Storage, reuse: &HashMap<u64, Arc<Segment>>) -> 
             Err(e) => return Err(e),
         };
         let quantizer = Quantizer::new(manifest.max_weight).map_err(|e| Error::corrupt(MANIFEST_FILE, e))?;
-        match load(storage, &manifest, &quantizer, reuse) {
+        match load(storage, &manifest, &quantizer, reuse, None) {
             Ok(loaded) => {
                 // The files read must still be the ones the manifest names: if it changed meanwhile, retry.
                 if read_manifest(storage)?.as_ref() == Some(&manifest) {
@@ -482,7 +518,7 @@ impl Shared {
         }
     }
 
-    fn write_flush(&self, writer: &mut Writer, version: &Arc<Version>) -> Result<()> {
+    pub(crate) fn write_flush(&self, writer: &mut Writer, version: &Arc<Version>) -> Result<()> {
         let storage = self.storage.as_ref();
         let sync = self.sync();
         let mut manifest = writer.manifest.clone();

@@ -37,6 +37,8 @@ mod codec;
 mod db;
 mod document;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod group_commit;
 mod manifest;
 mod memtable;
@@ -55,6 +57,7 @@ pub use db::{Database, DatabaseInfo, SegmentInfo};
 pub use document::{Document, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN};
 pub use error::{Error, Result};
 pub use options::{Durability, Options};
+pub use recovery::SalvageReport;
 pub use search::{Hit, SearchOptions};
 pub use txn::{CommitInfo, Snapshot, WriteTransaction};
 pub use vector::{Quantizer, SparseVector, VectorError};

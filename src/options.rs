@@ -32,6 +32,11 @@ pub struct Options {
     pub max_weight: f32,
     /// Create the database when the directory holds none (default true).
     pub create_if_missing: bool,
+    /// Open a database that a normal open rejects as corrupt, keeping what is intact (writable opens only;
+    /// default false): damaged segments are dropped, WAL replay stops at the first damaged record, the result
+    /// is checkpointed at once, and [`Database::salvage_report`](crate::Database::salvage_report) says what was
+    /// lost. A damaged `MANIFEST` cannot be salvaged.
+    pub salvage: bool,
     /// Open read-only: no lock is taken, a concurrent writer process may run, and
     /// [`Database::refresh`](crate::Database::refresh) moves the view forward (default false).
     pub read_only: bool,
@@ -45,6 +50,7 @@ impl Default for Options {
             dims: None,
             max_weight: 8.0,
             create_if_missing: true,
+            salvage: false,
             read_only: false,
         }
     }

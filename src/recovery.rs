@@ -10,7 +10,7 @@ use crate::segment::{read_deletes, DeleteSet, Segment};
 use crate::storage::Storage;
 use crate::vector::Quantizer;
 use crate::version::{SegmentView, Version};
-use crate::wal::{parse_wal_file_name, read_wal, wal_file_name};
+use crate::wal::{parse_wal_file_name, read_wal_prefix, wal_file_name, WalContents};
 
 /// The end of the WAL as recovery found it.
 #[derive(Debug, Clone, Copy)]
@@ -32,37 +32,78 @@ pub(crate) struct Loaded {
     pub(crate) dirty: BTreeSet<u64>,
 }
 
-/// Opens the manifest's segments (reusing already open ones by id) and replays the WAL.
+/// What a salvage open ([`Options::salvage`](crate::Options::salvage)) had to give up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SalvageReport {
+    /// Segments dropped whole, with the reason: `(segment file, documents it held, error)`.
+    pub lost_segments: Vec<(String, u32, String)>,
+    /// Where WAL replay stopped, if it did: the error at the damaged record. The records before it were kept;
+    /// those after it, and every later WAL file, were lost.
+    pub wal_damage: Option<String>,
+}
+
+impl SalvageReport {
+    /// Whether nothing was lost.
+    pub fn is_empty(&self) -> bool {
+        self.lost_segments.is_empty() && self.wal_damage.is_none()
+    }
+}
+
+fn open_segment(
+    storage: &dyn Storage,
+    manifest: &Manifest,
+    meta: &crate::manifest::SegmentMeta,
+    reuse: &HashMap<u64, Arc<Segment>>,
+) -> Result<SegmentView> {
+    let segment = match reuse.get(&meta.id) {
+        Some(s) => s.clone(),
+        None => Arc::new(Segment::open(storage, meta.id)?),
+    };
+    if segment.num_docs() != meta.num_docs
+        || segment.dims() != manifest.dims
+        || segment.max_weight() != manifest.max_weight
+    {
+        return Err(Error::corrupt(
+            segment.name(),
+            "document count, dims or max_weight disagree with the manifest".to_string(),
+        ));
+    }
+    let deletes = if meta.del_gen == 0 {
+        DeleteSet::empty(meta.num_docs)
+    } else {
+        read_deletes(storage, meta.id, meta.del_gen, meta.num_docs)?
+    };
+    Ok(SegmentView { segment, deletes: Arc::new(deletes) })
+}
+
+/// Opens the manifest's segments (reusing already open ones by id) and replays the WAL. With `salvage`, a
+/// damaged segment (or deletion file) is dropped and WAL replay stops at the first damaged record, and what
+/// was given up is recorded instead of failing.
 pub(crate) fn load(
     storage: &dyn Storage,
     manifest: &Manifest,
     quantizer: &Quantizer,
     reuse: &HashMap<u64, Arc<Segment>>,
+    mut salvage: Option<&mut SalvageReport>,
 ) -> Result<Loaded> {
     let mut version = Version::empty();
     version.seq = manifest.flushed_seq;
     version.flushed_seq = manifest.flushed_seq;
     for meta in &manifest.segments {
-        let segment = match reuse.get(&meta.id) {
-            Some(s) => s.clone(),
-            None => Arc::new(Segment::open(storage, meta.id)?),
-        };
-        if segment.num_docs() != meta.num_docs
-            || segment.dims() != manifest.dims
-            || segment.max_weight() != manifest.max_weight
-        {
-            return Err(Error::corrupt(
-                segment.name(),
-                "document count, dims or max_weight disagree with the manifest".to_string(),
-            ));
+        match open_segment(storage, manifest, meta, reuse) {
+            Ok(view) => {
+                version.live_docs += (meta.num_docs - view.deletes.count()) as u64;
+                version.segments.push(view);
+            }
+            Err(e) => match salvage.as_deref_mut() {
+                Some(report) => report.lost_segments.push((
+                    crate::segment::segment_file_name(meta.id),
+                    meta.num_docs,
+                    e.to_string(),
+                )),
+                None => return Err(e),
+            },
         }
-        let deletes = if meta.del_gen == 0 {
-            DeleteSet::empty(meta.num_docs)
-        } else {
-            read_deletes(storage, meta.id, meta.del_gen, meta.num_docs)?
-        };
-        version.live_docs += (meta.num_docs - deletes.count()) as u64;
-        version.segments.push(SegmentView { segment, deletes: Arc::new(deletes) });
     }
 
     let names = storage.list().map_err(|e| Error::io(storage.location(), "list", e))?;
@@ -74,7 +115,20 @@ pub(crate) fn load(
     for number in wal_numbers {
         let name = wal_file_name(number);
         let data = storage.read(&name).map_err(|e| Error::io(&name, "read", e))?;
-        let contents = read_wal(&data, &name, number, version.seq + 1)?;
+        let (contents, damage) = match read_wal_prefix(&data, &name, number, version.seq + 1) {
+            Ok(found) => found,
+            Err(e) => (WalContents { records: Vec::new(), valid_len: 0, torn: false }, Some(e)),
+        };
+        let stop = match damage {
+            None => false,
+            Some(e) => match salvage.as_deref_mut() {
+                Some(report) => {
+                    report.wal_damage = Some(e.to_string());
+                    true
+                }
+                None => return Err(e),
+            },
+        };
         for record in contents.records {
             for op in &record.ops {
                 if let crate::wal::Op::Put { doc, .. } = op {
@@ -83,7 +137,11 @@ pub(crate) fn load(
             }
             version = version.apply(record.seq, record.ops, quantizer, &mut dirty);
         }
-        tail = Some(WalTail { number, valid_len: contents.valid_len, torn: contents.torn });
+        // Salvage truncates the damaged file at the damage, like a torn tail, and replays nothing after it.
+        tail = Some(WalTail { number, valid_len: contents.valid_len, torn: contents.torn || stop });
+        if stop {
+            break;
+        }
     }
     Ok(Loaded { version, tail, dirty })
 }

@@ -223,11 +223,25 @@ pub(crate) struct WalContents {
 /// consecutive); a damaged tail with no intact record after it is reported as torn, any other damage as
 /// [`Error::Corrupt`].
 pub(crate) fn read_wal(data: &[u8], name: &str, number: u64, min_seq: u64) -> Result<WalContents> {
+    match read_wal_prefix(data, name, number, min_seq)? {
+        (contents, None) => Ok(contents),
+        (_, Some(damage)) => Err(damage),
+    }
+}
+
+/// Like [`read_wal`], but damage after the header does not discard what came before it: returns the intact
+/// records before the damage together with the corruption error (for salvage). Header damage is an error.
+pub(crate) fn read_wal_prefix(
+    data: &[u8],
+    name: &str,
+    number: u64,
+    min_seq: u64,
+) -> Result<(WalContents, Option<Error>)> {
     let corrupt = |detail: String| Error::corrupt(name, detail);
     if data.len() < WAL_HEADER_LEN {
         // The header is written in one call right after creation; an incomplete one is a crash at creation.
         if data.iter().all(|&b| b == 0) || WAL_MAGIC.starts_with(&data[..data.len().min(8)]) {
-            return Ok(WalContents { records: Vec::new(), valid_len: 0, torn: true });
+            return Ok((WalContents { records: Vec::new(), valid_len: 0, torn: true }, None));
         }
         return Err(corrupt(format!("file of {} bytes is shorter than the WAL header", data.len())));
     }
@@ -248,16 +262,27 @@ pub(crate) fn read_wal(data: &[u8], name: &str, number: u64, min_seq: u64) -> Re
     let mut records = Vec::new();
     let mut pos = WAL_HEADER_LEN;
     let mut expected = min_seq;
+    let stop =
+        |records, pos: usize, error| Ok((WalContents { records, valid_len: pos as u64, torn: false }, Some(error)));
     while pos < data.len() {
         match frame_at(data, pos) {
             Some(payload) => {
-                let record = decode_txn(payload)
-                    .map_err(|e| corrupt(format!("record at offset {pos} has a valid checksum but {e}")))?;
+                let record = match decode_txn(payload) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return stop(
+                            records,
+                            pos,
+                            corrupt(format!("record at offset {pos} has a valid checksum but {e}")),
+                        )
+                    }
+                };
                 if record.seq != expected {
-                    return Err(corrupt(format!(
+                    let detail = format!(
                         "record at offset {pos} has sequence number {} where {expected} was expected",
                         record.seq
-                    )));
+                    );
+                    return stop(records, pos, corrupt(detail));
                 }
                 expected += 1;
                 pos += FRAME_LEN + payload.len();
@@ -265,16 +290,17 @@ pub(crate) fn read_wal(data: &[u8], name: &str, number: u64, min_seq: u64) -> Re
             }
             None => {
                 if let Some(later) = intact_record_after(data, pos, expected) {
-                    return Err(corrupt(format!(
+                    let detail = format!(
                         "damaged record at offset {pos}, which the intact record at offset {later} says was \
                          already durable"
-                    )));
+                    );
+                    return stop(records, pos, corrupt(detail));
                 }
-                return Ok(WalContents { records, valid_len: pos as u64, torn: true });
+                return Ok((WalContents { records, valid_len: pos as u64, torn: true }, None));
             }
         }
     }
-    Ok(WalContents { records, valid_len: pos as u64, torn: false })
+    Ok((WalContents { records, valid_len: pos as u64, torn: false }, None))
 }
 
 /// The payload of an intact frame at `pos`, if there is one.

@@ -126,7 +126,9 @@ impl Segment {
             return Err(corrupt(format!("footer names segment {stored_id:016x}")));
         }
         let fst_range = sections[section::FST].clone();
-        let fst = fst::Map::new(FileSlice { bytes: bytes.clone(), range: fst_range })
+        let slice = FileSlice { bytes: bytes.clone(), range: fst_range };
+        let fst = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fst::Map::new(slice)))
+            .map_err(|_| corrupt("key index is malformed".into()))?
             .map_err(|e| corrupt(format!("key index: {e}")))?;
         let seg = Segment { id, name, bytes, sections, num_docs, num_postings, dims, max_weight, fst };
         seg.validate(num_latents)?;
@@ -218,14 +220,22 @@ impl Segment {
         if self.fst.len() != n {
             return Err(corrupt("key index size disagrees with the document count".into()));
         }
-        // The key index must map exactly the key table: key i -> i, in order.
-        let mut stream = self.fst.stream();
-        let mut i = 0u64;
-        while let Some((key, doc)) = fst::Streamer::next(&mut stream) {
-            if doc != i || i >= n as u64 || key != self.key(i as u32) {
-                return Err(corrupt(format!("key index entry {i} disagrees with the key table")));
+        // The key index must map exactly the key table: key i -> i, in order. The fst crate asserts on some
+        // malformed inputs (a checksum only guards against accidental damage), so a panic in it is caught and
+        // reported as corruption.
+        let consistent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut stream = self.fst.stream();
+            let mut i = 0u64;
+            while let Some((key, doc)) = fst::Streamer::next(&mut stream) {
+                if doc != i || i >= n as u64 || key != self.key(i as u32) {
+                    return false;
+                }
+                i += 1;
             }
-            i += 1;
+            i == n as u64
+        }));
+        if !matches!(consistent, Ok(true)) {
+            return Err(corrupt("key index disagrees with the key table or is malformed".into()));
         }
         Ok(())
     }
@@ -294,9 +304,24 @@ impl Segment {
         decode_block(meta, &self.section(section::POSTINGS)[start..start + meta.data_len()], docs)
     }
 
-    /// The local doc id of `key`.
+    /// The local doc id of `key`, through the fst key index. Should the fst crate panic on a malformed index
+    /// that passed validation, the answer comes from a binary search of the sorted key table instead.
     pub(crate) fn lookup(&self, key: &[u8]) -> Option<u32> {
-        self.fst.get(key).filter(|&v| v < self.num_docs as u64).map(|v| v as u32)
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.fst.get(key))) {
+            Ok(found) => found.filter(|&v| v < self.num_docs as u64).map(|v| v as u32),
+            Err(_) => {
+                let (mut lo, mut hi) = (0u32, self.num_docs);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    match self.key(mid).cmp(key) {
+                        std::cmp::Ordering::Less => lo = mid + 1,
+                        std::cmp::Ordering::Greater => hi = mid,
+                        std::cmp::Ordering::Equal => return Some(mid),
+                    }
+                }
+                None
+            }
+        }
     }
 
     /// The key of local doc `doc` (< num_docs).

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: a brute-force reference for exact search.
 #![allow(dead_code)]
 
+pub mod crash_harness;
 pub mod damaged_template;
 
 use std::collections::BTreeMap;
