@@ -44,7 +44,7 @@ fn kill_child() {
         next += 3;
         // One write call per line: a kill between the number and its newline would glue two lines together.
         acks.write_all(format!("{next}\n").as_bytes()).unwrap();
-        if next % 90 == 0 {
+        if next.is_multiple_of(90) {
             db.checkpoint().unwrap();
         }
     }
