@@ -86,7 +86,7 @@ fn wal_replay_stops_at_the_damage() {
     let report = db.salvage_report().unwrap();
     assert!(report.wal_damage.as_ref().unwrap().contains(".wal"), "{report:?}");
     let n = db.read().len();
-    assert!(n < 20 && n % 4 == 0, "a prefix of whole transactions survives: {n}");
+    assert!(n < 20 && n.is_multiple_of(4), "a prefix of whole transactions survives: {n}");
     for i in 0..n as u32 {
         assert!(db.read().get(format!("k{i:03}")).unwrap().is_some());
     }
