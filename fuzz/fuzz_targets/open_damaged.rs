@@ -20,6 +20,7 @@ fn template() -> &'static (MemStorage, Vec<String>) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    splaredb::fuzzing::tolerate_caught_panics();
     let Some((&which, bytes)) = data.split_first() else { return };
     let (storage, names) = template();
     damaged_template::open_with_damage(storage, names, &names[which as usize % names.len()], bytes.to_vec());
