@@ -106,8 +106,21 @@ pub(crate) fn read_document(store: &[u8], index: &[u8], doc: u32) -> Result<(Vec
     let compressed = store
         .get(start..start + b.compressed_len as usize)
         .ok_or_else(|| DecodeError(format!("block of document {doc} lies outside the store")))?;
-    let raw = zstd::bulk::decompress(compressed, (b.raw_len as usize).min(MAX_DOC_BLOCK))
+    // Stream the frame rather than pre-allocating `raw_len` bytes: the buffer grows only with real output,
+    // so a damaged length field cannot cause a huge allocation.
+    let limit = (b.raw_len as usize).min(MAX_DOC_BLOCK);
+    let mut raw = Vec::new();
+    let decoder = zstd::stream::read::Decoder::new(compressed)
         .map_err(|e| DecodeError(format!("block of document {doc} does not decompress: {e}")))?;
+    std::io::Read::read_to_end(&mut std::io::Read::take(decoder, limit as u64 + 1), &mut raw)
+        .map_err(|e| DecodeError(format!("block of document {doc} does not decompress: {e}")))?;
+    if raw.len() != b.raw_len as usize {
+        return Err(DecodeError(format!(
+            "block of document {doc} decompresses to {} bytes, its index says {}",
+            raw.len(),
+            b.raw_len
+        )));
+    }
     let mut r = ByteReader::new(&raw);
     for _ in b.first_doc..doc {
         r.len_bytes()?;
