@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{reference_top_k, Rng};
+use common::{files, reference_top_k, Rng};
 use splaredb::{Database, Document, Durability, Error, Options, SparseVector};
 
 const DIMS: u32 = 1000;
@@ -45,16 +45,6 @@ fn assert_matches(db: &Database, model: &BTreeMap<Vec<u8>, Document>, rng: &mut 
         let got: Vec<(Vec<u8>, f32)> = snap.search(&q, 10).unwrap().into_iter().map(|h| (h.key, h.score)).collect();
         assert_eq!(got, reference_top_k(model, &q, 10, 8.0));
     }
-}
-
-fn files(dir: &Path, suffix: &str) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(suffix))
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

@@ -1,7 +1,11 @@
 //! Salvage: a database that `open` rejects as corrupt opens with `Options::salvage`, keeping what is intact
 //! and reporting what was lost; afterwards it opens normally and passes the integrity check.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
+
+use common::files;
 
 use splaredb::{Database, Document, Durability, Error, Options, SparseVector};
 
@@ -15,16 +19,6 @@ fn put(db: &Database, keys: std::ops::Range<u32>) {
         txn.insert(format!("k{i:03}"), Document::new(SparseVector::from_pairs([(i % 100, 1.0)]).unwrap())).unwrap();
     }
     txn.commit().unwrap();
-}
-
-fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(suffix))
-        .collect();
-    v.sort();
-    v
 }
 
 fn flip(path: &Path, at: usize) {

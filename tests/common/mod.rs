@@ -70,3 +70,14 @@ impl Rng {
         SparseVector::from_pairs(pairs).unwrap()
     }
 }
+
+/// The files in `dir` whose names end with `suffix`, sorted.
+pub fn files(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    v.sort();
+    v
+}
