@@ -61,6 +61,9 @@ impl<'a> ByteReader<'a> {
     pub(crate) fn new(data: &'a [u8]) -> Self {
         ByteReader { data, pos: 0 }
     }
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
     pub(crate) fn remaining(&self) -> usize {
         self.data.len() - self.pos
     }

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) group_sync: GroupSync,
     /// What a salvage open gave up.
     pub(crate) salvage: Option<SalvageReport>,
+    /// Segment files merged away but still read by open snapshots.
+    pub(crate) retained: crate::segment::RetainedFiles,
     _lock: Option<Box<dyn FileLock>>,
 }
 
@@ -194,6 +196,7 @@ impl Database {
                 group_sync: GroupSync::default(),
                 writer: Some(Mutex::new(writer)),
                 salvage,
+                retained: Default::default(),
                 _lock: Some(lock),
             }),
         };
@@ -232,6 +235,7 @@ impl Database {
                 wal_len: AtomicU64::new(0),
                 group_sync: GroupSync::default(),
                 salvage: None,
+                retained: Default::default(),
                 _lock: None,
             }),
         })
@@ -292,7 +296,8 @@ impl Database {
     /// transaction may run meanwhile; a commit that lands during the check can show up as a WAL difference).
     pub fn check(&self) -> crate::check::CheckReport {
         let version = self.shared.current.read().clone();
-        crate::check::check(self.shared.storage.as_ref(), &version)
+        let retained = self.shared.retained.lock().clone();
+        crate::check::check(self.shared.storage.as_ref(), &version, &retained)
     }
 
     /// The live segments, oldest first.
@@ -316,6 +321,23 @@ impl Database {
         let mut writer = self.shared.writer.as_ref().ok_or(Error::ReadOnly)?.lock();
         self.shared.check_writable(&writer)?;
         self.shared.flush(&mut writer)
+    }
+
+    /// Merges the whole database into one segment: flushes the memtable, then rewrites every live document of
+    /// every segment into a single new segment (dropping deleted and replaced documents) and swaps it in with
+    /// one atomic manifest write. Snapshots taken before keep reading the old segments, whose files are removed
+    /// when the last such snapshot is dropped. Waits for an open write transaction to finish.
+    pub fn compact(&self) -> Result<()> {
+        let mut writer = self.shared.writer.as_ref().ok_or(Error::ReadOnly)?.lock();
+        self.shared.check_writable(&writer)?;
+        self.shared.flush(&mut writer)?;
+        let version = writer.latest.clone();
+        let all: Vec<usize> = (0..version.segments.len()).collect();
+        let needed = all.len() > 1 || version.segments.iter().any(|v| v.deletes.count() > 0);
+        if !needed {
+            return Ok(());
+        }
+        self.shared.merge(&mut writer, &all)
     }
 
     /// Read-only handles: moves the view forward to the newest committed state on disk (every transaction whose
@@ -516,6 +538,81 @@ impl Shared {
                 Err(e)
             }
         }
+    }
+
+    /// Merges the segments at positions `inputs` of the writer's newest version into one, under the writer
+    /// lock. Any failure poisons the writer (files written so far are orphans the next open removes).
+    pub(crate) fn merge(&self, writer: &mut Writer, inputs: &[usize]) -> Result<()> {
+        let version = writer.latest.clone();
+        match self.write_merge(writer, &version, inputs) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                writer.poisoned = Some(format!("merge failed: {e}"));
+                Err(e)
+            }
+        }
+    }
+
+    fn write_merge(&self, writer: &mut Writer, version: &Arc<Version>, inputs: &[usize]) -> Result<()> {
+        let storage = self.storage.as_ref();
+        let sync = self.sync();
+        let views: Vec<SegmentView> = inputs.iter().map(|&i| version.segments[i].clone()).collect();
+        let input_ids: Vec<u64> = views.iter().map(|v| v.segment.id()).collect();
+        let mut manifest = writer.manifest.clone();
+        let mut merge_input = crate::merge::MergeInput::new(&views);
+        let num_docs = crate::segment::SegmentInput::num_docs(&merge_input);
+        let new_id = if num_docs > 0 {
+            let id = manifest.next_file_id;
+            manifest.next_file_id += 1;
+            crate::segment::write_segment_from(
+                storage,
+                id,
+                &mut merge_input,
+                self.dims,
+                self.quantizer.max_weight(),
+                sync,
+            )?;
+            if sync {
+                storage.sync_dir().map_err(|e| Error::io(storage.location(), "sync directory", e))?;
+            }
+            Some(id)
+        } else {
+            None
+        };
+        // The inputs go; the new segment, with the highest id, goes last (the manifest lists ids in order).
+        let obsolete_deletes: Vec<String> = manifest
+            .segments
+            .iter()
+            .filter(|m| input_ids.contains(&m.id) && m.del_gen > 0)
+            .map(|m| deletes_file_name(m.id, m.del_gen))
+            .collect();
+        manifest.segments.retain(|m| !input_ids.contains(&m.id));
+        if let Some(id) = new_id {
+            manifest.segments.push(SegmentMeta { id, num_docs, del_gen: 0 });
+        }
+        write_manifest(storage, &manifest, sync)?;
+
+        // Committed: publish, then retire the inputs (their files go when no snapshot reads them any more).
+        let mut segments: Vec<SegmentView> =
+            version.segments.iter().enumerate().filter(|(i, _)| !inputs.contains(i)).map(|(_, v)| v.clone()).collect();
+        if let Some(id) = new_id {
+            let segment = Arc::new(Segment::open(storage, id)?);
+            segments.push(SegmentView { deletes: Arc::new(DeleteSet::empty(segment.num_docs())), segment });
+        }
+        let next = Arc::new(Version { segments, ..(**version).clone() });
+        writer.latest = next.clone();
+        writer.manifest = manifest;
+        for id in &input_ids {
+            writer.dirty.remove(id);
+        }
+        self.publish(next, true);
+        for view in &views {
+            view.segment.retire(self.storage.clone(), self.retained.clone());
+        }
+        for name in obsolete_deletes {
+            let _ = storage.remove(&name);
+        }
+        Ok(())
     }
 
     pub(crate) fn write_flush(&self, writer: &mut Writer, version: &Arc<Version>) -> Result<()> {

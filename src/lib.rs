@@ -42,6 +42,7 @@ pub mod fuzzing;
 mod group_commit;
 mod manifest;
 mod memtable;
+mod merge;
 mod options;
 mod recovery;
 mod search;

@@ -23,6 +23,7 @@ enum Step {
     Commit,
     Rollback,
     Checkpoint,
+    Compact,
     Reopen,
     HoldSnapshot,
     Query(SparseVector),
@@ -40,6 +41,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => Just(Step::Commit),
         1 => Just(Step::Rollback),
         1 => Just(Step::Checkpoint),
+        1 => Just(Step::Compact),
         1 => Just(Step::Reopen),
         1 => Just(Step::HoldSnapshot),
         2 => vector().prop_map(Step::Query),
@@ -123,6 +125,13 @@ fn run(steps: Vec<Step>, memtable_size: usize, durability: Durability) {
                 check(&db.read(), &committed, &queries);
                 let report = db.check();
                 assert!(report.is_ok(), "{:?}", report.problems);
+            }
+            Step::Compact => {
+                db.compact().unwrap();
+                check(&db.read(), &committed, &queries);
+                let report = db.check();
+                assert!(report.is_ok(), "{:?}", report.problems);
+                assert!(db.info().segments <= 1);
             }
             Step::Reopen => {
                 // An open transaction is lost with the handle: the model drops it too.

@@ -12,9 +12,10 @@ mod reader;
 mod writer;
 
 pub(crate) use deletes::{deletes_file_name, parse_deletes_file_name, read_deletes, write_deletes, DeleteSet};
+pub(crate) use docstore::SequentialRecords;
 pub(crate) use postings::BLOCK_LEN;
-pub(crate) use reader::{LatentEntry, Segment};
-pub(crate) use writer::write_segment;
+pub(crate) use reader::{LatentEntry, RetainedFiles, Segment};
+pub(crate) use writer::{write_segment, write_segment_from, ListSink, RecordSink, SegmentInput};
 
 /// Magic bytes at the start and end of a segment file.
 pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"SPLRSEG\0";

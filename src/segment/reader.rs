@@ -7,7 +7,7 @@ use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::storage::{FileBytes, Storage};
 
-use super::docstore::{doc_block, read_document};
+use super::docstore::{doc_block, read_document, SequentialRecords};
 use super::postings::{decode_block, BlockMeta, BLOCK_LEN};
 use super::{
     section, segment_file_name, BLOCK_ENTRY_LEN, DOC_INDEX_ENTRY_LEN, FOOTER_LEN, HEADER_LEN, LATENT_ENTRY_LEN,
@@ -59,6 +59,24 @@ pub(crate) struct Segment {
     dims: u32,
     max_weight: f32,
     fst: fst::Map<FileSlice>,
+    /// Set when the segment was merged away: its file is removed on drop.
+    retired: parking_lot::Mutex<Option<Retired>>,
+}
+
+/// Where a retired segment's file is removed from, and the set of retained files to leave on removal.
+pub(crate) type Retired = (std::sync::Arc<dyn Storage>, RetainedFiles);
+
+/// Names of files the manifest no longer names but open snapshots still read.
+pub(crate) type RetainedFiles = std::sync::Arc<parking_lot::Mutex<std::collections::HashSet<String>>>;
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if let Some((storage, retained)) = self.retired.lock().take() {
+            // Best effort: a file left behind is an orphan that the next open removes.
+            let _ = storage.remove(&self.name);
+            retained.lock().remove(&self.name);
+        }
+    }
 }
 
 impl std::fmt::Debug for Segment {
@@ -130,7 +148,18 @@ impl Segment {
         let fst = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fst::Map::new(slice)))
             .map_err(|_| corrupt("key index is malformed".into()))?
             .map_err(|e| corrupt(format!("key index: {e}")))?;
-        let seg = Segment { id, name, bytes, sections, num_docs, num_postings, dims, max_weight, fst };
+        let seg = Segment {
+            id,
+            name,
+            bytes,
+            sections,
+            num_docs,
+            num_postings,
+            dims,
+            max_weight,
+            fst,
+            retired: parking_lot::Mutex::new(None),
+        };
         seg.validate(num_latents)?;
         Ok(seg)
     }
@@ -341,6 +370,21 @@ impl Segment {
             return Err(Error::corrupt(&self.name, format!("document {doc} is stored under another key")));
         }
         Ok(document)
+    }
+
+    /// The raw document-store record of `doc` (for merges, which copy records as they are); calls through one
+    /// `reader` must come in increasing doc order.
+    pub(crate) fn sequential_record<'r>(&self, reader: &'r mut SequentialRecords, doc: u32) -> Result<&'r [u8]> {
+        reader
+            .record(self.section(section::DOCS), self.section(section::DOC_INDEX), doc)
+            .map_err(|e| Error::corrupt(&self.name, format!("document {doc}: {e}")))
+    }
+
+    /// Marks the file for removal once the last reference to this segment is dropped (it was merged away and
+    /// the manifest no longer names it; snapshots may still read it until then).
+    pub(crate) fn retire(&self, storage: std::sync::Arc<dyn Storage>, retained: RetainedFiles) {
+        retained.lock().insert(self.name.clone());
+        *self.retired.lock() = Some((storage, retained));
     }
 
     /// Number of stored postings.

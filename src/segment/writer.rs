@@ -1,120 +1,258 @@
-//! Builds a segment file from documents sorted by key.
+//! Writes a segment file, streaming: sections go to the file as they are produced (each with its CRC32), so a
+//! merge of large segments needs memory only for the small per-block and per-document metadata.
 
 use std::collections::HashMap;
 
 use crate::codec::{crc32, ByteWriter};
 use crate::document::Document;
 use crate::error::{Error, Result};
-use crate::storage::Storage;
+use crate::storage::{Storage, WritableFile};
 use crate::vector::Quantizer;
 
-use super::docstore::DocStoreWriter;
+use super::docstore::{encode_record, DocStoreWriter};
 use super::postings::encode_postings;
-use super::{section, segment_file_name, HEADER_LEN, NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION};
+use super::{segment_file_name, HEADER_LEN, LATENT_ENTRY_LEN, NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION};
 
-/// Serializes a segment. `docs` must be sorted by key with unique keys; their order gives the local doc ids.
-pub(crate) fn build_segment(id: u64, docs: &[(&[u8], &Document)], quantizer: &Quantizer, dims: u32) -> Result<Vec<u8>> {
-    let name = segment_file_name(id);
-    let num_docs = u32::try_from(docs.len())
-        .ok()
-        .filter(|&n| n < u32::MAX)
-        .ok_or_else(|| Error::InvalidOptions(format!("segment {name} would hold too many documents")))?;
+/// Receives one posting list: `(latent, docs, impacts)`.
+pub(crate) type ListSink<'a> = dyn FnMut(u32, &[u32], &[u8]) -> Result<()> + 'a;
+/// Receives one document: `(key, record)`.
+pub(crate) type RecordSink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
 
-    // Invert: latent -> (docs, impact codes), docs ascending because we walk in doc order.
-    let mut lists: HashMap<u32, (Vec<u32>, Vec<u8>)> = HashMap::new();
-    let mut num_postings = 0u64;
-    for (doc_id, (_, doc)) in docs.iter().enumerate() {
-        for (latent, weight) in doc.vector.iter() {
-            let code = quantizer.quantize(weight);
-            if code == 0 {
-                continue;
-            }
-            let list = lists.entry(latent).or_default();
-            list.0.push(doc_id as u32);
-            list.1.push(code);
-            num_postings += 1;
+/// What a segment is built from: documents in their final (key) order, with their posting lists.
+pub(crate) trait SegmentInput {
+    /// Number of documents.
+    fn num_docs(&self) -> u32;
+    /// Calls `f(latent, docs, impacts)` for every non-empty posting list, in increasing latent order; docs are
+    /// strictly increasing local ids, impacts non-zero codes.
+    fn for_each_list(&mut self, f: &mut ListSink<'_>) -> Result<()>;
+    /// Calls `f(key, record)` for every document in doc-id order; the record is the document-store encoding
+    /// (length-prefixed key, then the document). Keys must be strictly increasing.
+    fn for_each_record(&mut self, f: &mut RecordSink<'_>) -> Result<()>;
+}
+
+/// Writes the file: buffers, tracks the position, and computes each section's CRC as it goes.
+struct Sink {
+    file: Box<dyn WritableFile>,
+    name: String,
+    buf: Vec<u8>,
+    pos: u64,
+    crc: crc32fast::Hasher,
+    section_start: u64,
+    sections: Vec<(u64, u64, u32)>,
+}
+
+impl Sink {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.crc.update(bytes);
+        self.buf.extend_from_slice(bytes);
+        self.pos += bytes.len() as u64;
+        if self.buf.len() >= 1 << 20 {
+            self.flush()?;
         }
+        Ok(())
     }
-    let mut latents: Vec<u32> = lists.keys().copied().collect();
-    latents.sort_unstable();
 
-    let mut postings = Vec::new();
+    fn flush(&mut self) -> Result<()> {
+        self.file.write_all(&self.buf).map_err(|e| Error::io(&self.name, "write", e))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn end_section(&mut self) {
+        let crc = std::mem::take(&mut self.crc).finalize();
+        self.sections.push((self.section_start, self.pos - self.section_start, crc));
+        self.section_start = self.pos;
+    }
+}
+
+/// Lets the fst builder stream into the sink.
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.put(buf).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes segment `id` from `input` and syncs it when `sync` (the caller syncs the directory). Returns the
+/// file's size.
+pub(crate) fn write_segment_from(
+    storage: &dyn Storage,
+    id: u64,
+    input: &mut dyn SegmentInput,
+    dims: u32,
+    max_weight: f32,
+    sync: bool,
+) -> Result<u64> {
+    let name = segment_file_name(id);
+    let num_docs = input.num_docs();
+    if num_docs == u32::MAX {
+        return Err(Error::InvalidOptions(format!("segment {name} would hold too many documents")));
+    }
+    let file = storage.create(&name).map_err(|e| Error::io(&name, "create", e))?;
+    let mut sink = Sink {
+        file,
+        name: name.clone(),
+        buf: Vec::with_capacity(1 << 20),
+        pos: 0,
+        crc: crc32fast::Hasher::new(),
+        section_start: HEADER_LEN as u64,
+        sections: Vec::with_capacity(NUM_SECTIONS),
+    };
+    let mut header = ByteWriter::new();
+    header.bytes(SEGMENT_MAGIC);
+    header.u32(SEGMENT_VERSION);
+    header.u32(0);
+    sink.put(&header.buf)?;
+    sink.crc = crc32fast::Hasher::new();
+
+    // Postings, with block metadata and the latent directory kept in memory (20 bytes per block and latent).
     let mut blocks = Vec::new();
-    let mut directory = Vec::with_capacity(latents.len() * super::LATENT_ENTRY_LEN);
-    let mut num_blocks = 0u32;
-    for &latent in &latents {
-        let (list_docs, impacts) = &lists[&latent];
-        let metas = encode_postings(list_docs, impacts, &mut postings);
+    let mut directory = Vec::new();
+    let (mut num_blocks, mut num_latents, mut num_postings) = (0u32, 0u32, 0u64);
+    let mut scratch = Vec::new();
+    input.for_each_list(&mut |latent, docs, impacts| {
+        scratch.clear();
+        let metas = encode_postings(docs, impacts, &mut scratch);
+        let base = sink.pos - sink.section_start;
         directory.extend_from_slice(&latent.to_le_bytes());
-        directory.extend_from_slice(&(list_docs.len() as u32).to_le_bytes());
+        directory.extend_from_slice(&(docs.len() as u32).to_le_bytes());
         directory.extend_from_slice(&num_blocks.to_le_bytes());
         directory.extend_from_slice(&(metas.len() as u32).to_le_bytes());
         let max_impact = metas.iter().map(|m| m.max_impact).max().unwrap_or(0);
         directory.extend_from_slice(&[max_impact, 0, 0, 0]);
-        for m in &metas {
+        for mut m in metas {
+            m.offset += base;
             m.encode(&mut blocks);
+            num_blocks += 1;
         }
-        num_blocks += metas.len() as u32;
-    }
+        num_latents += 1;
+        num_postings += docs.len() as u64;
+        sink.put(&scratch)
+    })?;
+    debug_assert_eq!(directory.len(), num_latents as usize * LATENT_ENTRY_LEN);
+    sink.end_section();
+    sink.put(&blocks)?;
+    sink.end_section();
+    sink.put(&directory)?;
+    sink.end_section();
+    drop((blocks, directory));
 
+    // Document store (streamed block by block), collecting the keys.
     let mut store = DocStoreWriter::new();
     let mut key_offsets = ByteWriter::new();
     let mut key_bytes = Vec::new();
-    let mut fst_builder = fst::MapBuilder::memory();
-    for (doc_id, (key, doc)) in docs.iter().enumerate() {
-        store.add(key, doc).map_err(|e| Error::io(&name, "compress", e))?;
-        key_offsets.u64(key_bytes.len() as u64);
-        key_bytes.extend_from_slice(key);
+    let mut written_docs = 0u32;
+    {
+        let sink = &mut sink;
+        input.for_each_record(&mut |key, record| {
+            key_offsets.u64(key_bytes.len() as u64);
+            key_bytes.extend_from_slice(key);
+            written_docs += 1;
+            store.add_record(record, &mut |b| sink.put(b))
+        })?;
+    }
+    if written_docs != num_docs {
+        return Err(Error::InvalidOptions(format!("segment {name}: {written_docs} records for {num_docs} documents")));
+    }
+    let index = store.finish(&mut |b| sink.put(b))?;
+    sink.end_section();
+    sink.put(&index)?;
+    sink.end_section();
+    key_offsets.u64(key_bytes.len() as u64);
+    sink.put(&key_offsets.buf)?;
+    sink.put(&key_bytes)?;
+    sink.end_section();
+
+    // The fst key index, streamed.
+    let mut fst_builder = fst::MapBuilder::new(&mut sink)
+        .map_err(|e| Error::InvalidOptions(format!("segment {name}: key index: {e}")))?;
+    let offsets = &key_offsets.buf;
+    for doc in 0..num_docs as usize {
+        let start = u64::from_le_bytes(offsets[doc * 8..doc * 8 + 8].try_into().expect("8 bytes")) as usize;
+        let end = u64::from_le_bytes(offsets[doc * 8 + 8..doc * 8 + 16].try_into().expect("8 bytes")) as usize;
         fst_builder
-            .insert(key, doc_id as u64)
+            .insert(&key_bytes[start..end], doc as u64)
             .map_err(|e| Error::InvalidOptions(format!("segment {name}: keys not sorted and unique: {e}")))?;
     }
-    key_offsets.u64(key_bytes.len() as u64);
-    let mut keys = key_offsets.into_inner();
-    keys.extend_from_slice(&key_bytes);
-    let fst_bytes = fst_builder.into_inner().map_err(|e| Error::InvalidOptions(format!("segment {name}: {e}")))?;
-    let (doc_data, doc_index) = store.finish().map_err(|e| Error::io(&name, "compress", e))?;
+    fst_builder.finish().map_err(|e| Error::io(&name, "write", std::io::Error::other(e.to_string())))?;
+    sink.end_section();
 
-    let mut sections: [Vec<u8>; NUM_SECTIONS] = Default::default();
-    sections[section::POSTINGS] = postings;
-    sections[section::BLOCKS] = blocks;
-    sections[section::LATENTS] = directory;
-    sections[section::DOCS] = doc_data;
-    sections[section::DOC_INDEX] = doc_index;
-    sections[section::KEYS] = keys;
-    sections[section::FST] = fst_bytes;
-
-    let mut out = ByteWriter::new();
-    out.bytes(SEGMENT_MAGIC);
-    out.u32(SEGMENT_VERSION);
-    out.u32(0);
-    debug_assert_eq!(out.len(), HEADER_LEN);
-    let mut descriptors = Vec::with_capacity(NUM_SECTIONS);
-    for s in &sections {
-        descriptors.push((out.len() as u64, s.len() as u64, crc32(s)));
-        out.bytes(s);
+    let mut footer = ByteWriter::new();
+    for &(offset, len, crc) in &sink.sections {
+        footer.u64(offset);
+        footer.u64(len);
+        footer.u32(crc);
     }
-    let footer_start = out.len();
-    for (offset, len, crc) in descriptors {
-        out.u64(offset);
-        out.u64(len);
-        out.u32(crc);
+    footer.u64(id);
+    footer.u32(num_docs);
+    footer.u32(num_latents);
+    footer.u64(num_postings);
+    footer.u32(dims);
+    footer.f32(max_weight);
+    let footer_crc = crc32(&footer.buf);
+    footer.u32(footer_crc);
+    footer.u32(SEGMENT_VERSION);
+    footer.bytes(SEGMENT_MAGIC);
+    debug_assert_eq!(footer.len(), super::FOOTER_LEN);
+    sink.put(&footer.buf)?;
+    sink.flush()?;
+    if sync {
+        sink.file.sync().map_err(|e| Error::io(&name, "sync", e))?;
     }
-    out.u64(id);
-    out.u32(num_docs);
-    out.u32(latents.len() as u32);
-    out.u64(num_postings);
-    out.u32(dims);
-    out.f32(quantizer.max_weight());
-    let footer_crc = crc32(&out.buf[footer_start..]);
-    out.u32(footer_crc);
-    out.u32(SEGMENT_VERSION);
-    out.bytes(SEGMENT_MAGIC);
-    debug_assert_eq!(out.len() - footer_start, super::FOOTER_LEN);
-    Ok(out.into_inner())
+    Ok(sink.pos)
 }
 
-/// Builds segment `id` and writes it to storage (synced when `sync`; the caller syncs the directory).
+/// Documents held in memory (a memtable flush): `docs` sorted by key with unique keys.
+pub(crate) struct MemInput<'a> {
+    docs: &'a [(&'a [u8], &'a Document)],
+    quantizer: &'a Quantizer,
+}
+
+impl<'a> MemInput<'a> {
+    pub(crate) fn new(docs: &'a [(&'a [u8], &'a Document)], quantizer: &'a Quantizer) -> Self {
+        MemInput { docs, quantizer }
+    }
+}
+
+impl SegmentInput for MemInput<'_> {
+    fn num_docs(&self) -> u32 {
+        u32::try_from(self.docs.len()).unwrap_or(u32::MAX)
+    }
+
+    fn for_each_list(&mut self, f: &mut ListSink<'_>) -> Result<()> {
+        // Invert: latent -> (docs, impact codes), docs ascending because we walk in doc order.
+        let mut lists: HashMap<u32, (Vec<u32>, Vec<u8>)> = HashMap::new();
+        for (doc_id, (_, doc)) in self.docs.iter().enumerate() {
+            for (latent, weight) in doc.vector.iter() {
+                let code = self.quantizer.quantize(weight);
+                if code > 0 {
+                    let list = lists.entry(latent).or_default();
+                    list.0.push(doc_id as u32);
+                    list.1.push(code);
+                }
+            }
+        }
+        let mut latents: Vec<u32> = lists.keys().copied().collect();
+        latents.sort_unstable();
+        for latent in latents {
+            let (docs, impacts) = &lists[&latent];
+            f(latent, docs, impacts)?;
+        }
+        Ok(())
+    }
+
+    fn for_each_record(&mut self, f: &mut RecordSink<'_>) -> Result<()> {
+        for (key, doc) in self.docs {
+            f(key, &encode_record(key, doc))?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds segment `id` from documents in memory and writes it (synced when `sync`).
 pub(crate) fn write_segment(
     storage: &dyn Storage,
     id: u64,
@@ -123,12 +261,13 @@ pub(crate) fn write_segment(
     dims: u32,
     sync: bool,
 ) -> Result<()> {
-    let bytes = build_segment(id, docs, quantizer, dims)?;
-    let name = segment_file_name(id);
-    let mut f = storage.create(&name).map_err(|e| Error::io(&name, "create", e))?;
-    f.write_all(&bytes).map_err(|e| Error::io(&name, "write", e))?;
-    if sync {
-        f.sync().map_err(|e| Error::io(&name, "sync", e))?;
-    }
-    Ok(())
+    write_segment_from(storage, id, &mut MemInput::new(docs, quantizer), dims, quantizer.max_weight(), sync).map(|_| ())
+}
+
+/// Serializes a segment from documents in memory into bytes (tests and fuzzing).
+#[cfg(test)]
+pub(crate) fn build_segment(id: u64, docs: &[(&[u8], &Document)], quantizer: &Quantizer, dims: u32) -> Result<Vec<u8>> {
+    let storage = crate::storage::MemStorage::new();
+    write_segment(&storage, id, docs, quantizer, dims, false)?;
+    storage.read(&segment_file_name(id)).map_err(|e| Error::io(segment_file_name(id), "read", e))
 }

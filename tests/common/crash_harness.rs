@@ -26,6 +26,7 @@ pub enum Action {
     Commit(Vec<TxnOp>),
     Rollback(Vec<TxnOp>),
     Checkpoint,
+    Compact,
     Reopen,
 }
 
@@ -52,10 +53,11 @@ pub fn sequence(seed: u64) -> Vec<Action> {
                 })
                 .collect()
         };
-        actions.push(match rng.below(10) {
+        actions.push(match rng.below(11) {
             0 => Action::Rollback(ops(&mut rng)),
             1 => Action::Checkpoint,
             2 => Action::Reopen,
+            3 => Action::Compact,
             _ => Action::Commit(ops(&mut rng)),
         });
     }
@@ -132,6 +134,7 @@ pub fn run(storage: &Arc<dyn Storage>, durability: Durability, actions: &[Action
                 }
             }
             Action::Checkpoint => db.checkpoint().map(|()| out.floor = attempted).is_ok(),
+            Action::Compact => db.compact().map(|()| out.floor = attempted).is_ok(),
             Action::Reopen => {
                 let closed = db.close().map(|()| out.floor = attempted).is_ok();
                 match Database::open_with_storage(storage.clone(), options(durability)) {
@@ -217,10 +220,11 @@ pub fn actions_from_bytes(data: &[u8]) -> Vec<Action> {
                 ops.push(TxnOp::Put(k, rng.vector(DIMS, 6, 8.0)));
             }
         }
-        actions.push(match b % 10 {
+        actions.push(match b % 11 {
             0 => Action::Rollback(ops),
             1 => Action::Checkpoint,
             2 => Action::Reopen,
+            3 => Action::Compact,
             _ => Action::Commit(ops),
         });
     }

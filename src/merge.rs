@@ -1,0 +1,106 @@
+//! Merging segments: the live documents of several segments are rewritten into one new segment, in key order,
+//! dropping deleted and superseded documents; posting lists are carried over (doc ids remapped), not rebuilt
+//! from vectors, and document records are copied as they are. The new segment then replaces its inputs in one
+//! atomic manifest swap (see `Shared::merge` in `db.rs`).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::error::{Error, Result};
+use crate::segment::{ListSink, RecordSink, SegmentInput, SequentialRecords, BLOCK_LEN};
+use crate::version::SegmentView;
+
+const DROPPED: u32 = u32::MAX;
+
+/// The input of a merge: the live documents of `inputs`, merged by key.
+pub(crate) struct MergeInput<'a> {
+    inputs: &'a [SegmentView],
+    /// Output documents in order: (input, old doc id).
+    order: Vec<(u32, u32)>,
+    /// `remap[input][old doc]` is the new doc id, or `DROPPED`.
+    remap: Vec<Vec<u32>>,
+}
+
+impl<'a> MergeInput<'a> {
+    pub(crate) fn new(inputs: &'a [SegmentView]) -> Self {
+        let mut remap: Vec<Vec<u32>> = inputs.iter().map(|v| vec![DROPPED; v.segment.num_docs() as usize]).collect();
+        let mut order = Vec::new();
+        // k-way merge of the inputs' key-ordered documents.
+        let next_live = |input: usize, from: u32| -> Option<u32> {
+            let v = &inputs[input];
+            (from..v.segment.num_docs()).find(|&d| !v.deletes.contains(d))
+        };
+        let mut heap = BinaryHeap::new();
+        for (input, view) in inputs.iter().enumerate() {
+            if let Some(d) = next_live(input, 0) {
+                heap.push(Reverse((view.segment.key(d), input, d)));
+            }
+        }
+        while let Some(Reverse((_, input, doc))) = heap.pop() {
+            remap[input][doc as usize] = order.len() as u32;
+            order.push((input as u32, doc));
+            if let Some(d) = next_live(input, doc + 1) {
+                heap.push(Reverse((inputs[input].segment.key(d), input, d)));
+            }
+        }
+        MergeInput { inputs, order, remap }
+    }
+}
+
+impl SegmentInput for MergeInput<'_> {
+    fn num_docs(&self) -> u32 {
+        u32::try_from(self.order.len()).unwrap_or(u32::MAX)
+    }
+
+    fn for_each_list(&mut self, f: &mut ListSink<'_>) -> Result<()> {
+        let mut latents: Vec<u32> =
+            self.inputs.iter().flat_map(|v| v.segment.latent_entries().map(|e| e.latent)).collect();
+        latents.sort_unstable();
+        latents.dedup();
+        let mut pairs: Vec<(u32, u8)> = Vec::new();
+        let mut block_docs = [0u32; BLOCK_LEN];
+        let (mut docs, mut impacts) = (Vec::new(), Vec::new());
+        for latent in latents {
+            pairs.clear();
+            for (input, view) in self.inputs.iter().enumerate() {
+                let Some(entry) = view.segment.latent(latent) else { continue };
+                for b in entry.first_block..entry.first_block + entry.num_blocks {
+                    let meta = view.segment.block(b as usize);
+                    let codes = view.segment.decode(&meta, &mut block_docs);
+                    for (&old, &code) in block_docs.iter().zip(codes) {
+                        let new = *self.remap[input].get(old as usize).ok_or_else(|| {
+                            Error::corrupt(
+                                view.segment.name(),
+                                format!("posting of latent {latent} names missing doc {old}"),
+                            )
+                        })?;
+                        if new != DROPPED {
+                            pairs.push((new, code));
+                        }
+                    }
+                }
+            }
+            if pairs.is_empty() {
+                continue;
+            }
+            // Each input's remapped list is sorted, but the inputs interleave.
+            pairs.sort_unstable_by_key(|p| p.0);
+            docs.clear();
+            impacts.clear();
+            docs.extend(pairs.iter().map(|p| p.0));
+            impacts.extend(pairs.iter().map(|p| p.1));
+            f(latent, &docs, &impacts)?;
+        }
+        Ok(())
+    }
+
+    fn for_each_record(&mut self, f: &mut RecordSink<'_>) -> Result<()> {
+        let mut readers: Vec<SequentialRecords> = self.inputs.iter().map(|_| SequentialRecords::default()).collect();
+        for &(input, doc) in &self.order {
+            let segment = &self.inputs[input as usize].segment;
+            let record = segment.sequential_record(&mut readers[input as usize], doc)?;
+            f(segment.key(doc), record)?;
+        }
+        Ok(())
+    }
+}
