@@ -12,7 +12,9 @@ use splaredb::{Database, Document, Options, SparseVector};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let storage = MemStorage::new();
-    let db = Database::open_with_storage(Arc::new(storage.clone()), Options::with_dims(256))?;
+    // No automatic merging, so that the seeds include deletion files and several segments.
+    let options = Options { merge_policy: None, ..Options::with_dims(256) };
+    let db = Database::open_with_storage(Arc::new(storage.clone()), options)?;
     for round in 0..3u32 {
         let mut txn = db.begin_write()?;
         for i in 0..40u32 {

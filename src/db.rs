@@ -531,11 +531,27 @@ impl Shared {
         if version.seq == writer.manifest.flushed_seq && writer.dirty.is_empty() {
             return Ok(());
         }
-        match self.write_flush(writer, &version) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                writer.poisoned = Some(format!("flush failed: {e}"));
-                Err(e)
+        if let Err(e) = self.write_flush(writer, &version) {
+            writer.poisoned = Some(format!("flush failed: {e}"));
+            return Err(e);
+        }
+        self.merge_by_policy(writer)
+    }
+
+    /// Runs the merges the policy asks for, one after the other, in the writer's thread (the writer pays for
+    /// merging, which also bounds how far segments can pile up).
+    fn merge_by_policy(&self, writer: &mut Writer) -> Result<()> {
+        let Some(policy) = &self.options.merge_policy else { return Ok(()) };
+        loop {
+            let stats: Vec<crate::SegmentStats> = writer
+                .latest
+                .segments
+                .iter()
+                .map(|v| crate::SegmentStats { documents: v.segment.num_docs(), deleted: v.deletes.count() })
+                .collect();
+            match policy.candidates(&stats) {
+                Some(inputs) => self.merge(writer, &inputs)?,
+                None => return Ok(()),
             }
         }
     }

@@ -37,6 +37,9 @@ pub struct Options {
     /// is checkpointed at once, and [`Database::salvage_report`](crate::Database::salvage_report) says what was
     /// lost. A damaged `MANIFEST` cannot be salvaged.
     pub salvage: bool,
+    /// Which segments to merge after each flush; `None` disables automatic merging (default: the tiered
+    /// [`MergePolicy`](crate::MergePolicy)). [`Database::compact`](crate::Database::compact) works either way.
+    pub merge_policy: Option<crate::MergePolicy>,
     /// Open read-only: no lock is taken, a concurrent writer process may run, and
     /// [`Database::refresh`](crate::Database::refresh) moves the view forward (default false).
     pub read_only: bool,
@@ -51,6 +54,7 @@ impl Default for Options {
             max_weight: 8.0,
             create_if_missing: true,
             salvage: false,
+            merge_policy: Some(crate::MergePolicy::default()),
             read_only: false,
         }
     }

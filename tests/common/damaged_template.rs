@@ -9,7 +9,9 @@ use splaredb::{Database, Document, Options, SparseVector};
 /// The storage and the names of its database files (all but `LOCK`).
 pub fn template() -> (MemStorage, Vec<String>) {
     let storage = MemStorage::new();
-    let db = Database::open_with_storage(Arc::new(storage.clone()), Options::with_dims(64)).unwrap();
+    // No automatic merging, so that deletion files stay for the damage to hit.
+    let options = Options { merge_policy: None, ..Options::with_dims(64) };
+    let db = Database::open_with_storage(Arc::new(storage.clone()), options).unwrap();
     for round in 0..3u32 {
         let mut txn = db.begin_write().unwrap();
         for i in 0..20u32 {
