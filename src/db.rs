@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     pub(crate) salvage: Option<SalvageReport>,
     /// Segment files merged away but still read by open snapshots.
     pub(crate) retained: crate::segment::RetainedFiles,
+    /// Running and pending merges.
+    pub(crate) merges: crate::merger::MergeScheduler,
     _lock: Option<Box<dyn FileLock>>,
 }
 
@@ -65,6 +67,18 @@ pub(crate) struct Shared {
 /// any number of [`Snapshot`]s read concurrently with it and with each other.
 pub struct Database {
     pub(crate) shared: Arc<Shared>,
+    /// The background merge thread, if any.
+    merger: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // A merge in progress is finished and committed; then the thread exits.
+        self.shared.merges.shutdown();
+        if let Some(thread) = self.merger.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Database {
@@ -185,7 +199,8 @@ impl Database {
         }
         let version = Arc::new(version);
         let writer = Writer { wal, manifest: writer_manifest, dirty, poisoned: None, latest: version.clone() };
-        let db = Database {
+        let mut db = Database {
+            merger: None,
             shared: Arc::new(Shared {
                 storage,
                 dims: manifest.dims,
@@ -197,6 +212,7 @@ impl Database {
                 writer: Some(Mutex::new(writer)),
                 salvage,
                 retained: Default::default(),
+                merges: Default::default(),
                 _lock: Some(lock),
             }),
         };
@@ -212,6 +228,15 @@ impl Database {
             }
             remove_orphans(shared.storage.as_ref(), &writer.manifest);
         }
+        if db.shared.options.background_merge && db.shared.options.merge_policy.is_some() {
+            db.shared.merges.set_background(true);
+            let shared = db.shared.clone();
+            let thread = std::thread::Builder::new()
+                .name("splaredb-merge".into())
+                .spawn(move || crate::merger::run_background(shared))
+                .map_err(|e| Error::io(&location, "spawn merge thread", e))?;
+            db.merger = Some(thread);
+        }
         Ok(db)
     }
 
@@ -225,6 +250,7 @@ impl Database {
         check_options(&options, &manifest)?;
         let quantizer = Quantizer::new(manifest.max_weight).map_err(|e| Error::corrupt(MANIFEST_FILE, e))?;
         Ok(Database {
+            merger: None,
             shared: Arc::new(Shared {
                 storage,
                 dims: manifest.dims,
@@ -236,6 +262,7 @@ impl Database {
                 group_sync: GroupSync::default(),
                 salvage: None,
                 retained: Default::default(),
+                merges: Default::default(),
                 _lock: None,
             }),
         })
@@ -294,10 +321,23 @@ impl Database {
     /// live document, and that no orphan file remains. It reads everything, so it takes time proportional to
     /// the database's size. Problems are reported, never panicked on. Checks the published state (a write
     /// transaction may run meanwhile; a commit that lands during the check can show up as a WAL difference).
+    ///
+    /// On a writable handle it holds the writer lock while it runs (waiting for an open write transaction),
+    /// so that the manifest and the state it compares are one; files of merges in progress are not orphans.
     pub fn check(&self) -> crate::check::CheckReport {
-        let version = self.shared.current.read().clone();
-        let retained = self.shared.retained.lock().clone();
-        crate::check::check(self.shared.storage.as_ref(), &version, &retained)
+        let writer = self.shared.writer.as_ref().map(|w| w.lock());
+        let version = match &writer {
+            Some(w) => w.latest.clone(),
+            None => self.shared.current.read().clone(),
+        };
+        let mut expected = self.shared.retained.lock().clone();
+        expected.extend(self.shared.merges.building());
+        crate::check::check(self.shared.storage.as_ref(), &version, &expected)
+    }
+
+    /// Waits until no merge is running or pending (background merging; returns at once without it).
+    pub fn wait_for_merges(&self) {
+        self.shared.merges.wait_idle();
     }
 
     /// The live segments, oldest first.
@@ -328,7 +368,14 @@ impl Database {
     /// one atomic manifest write. Snapshots taken before keep reading the old segments, whose files are removed
     /// when the last such snapshot is dropped. Waits for an open write transaction to finish.
     pub fn compact(&self) -> Result<()> {
-        let mut writer = self.shared.writer.as_ref().ok_or(Error::ReadOnly)?.lock();
+        let lock = self.shared.writer.as_ref().ok_or(Error::ReadOnly)?;
+        let mut writer = loop {
+            self.shared.merges.wait_idle();
+            let writer = lock.lock();
+            if !self.shared.merges.busy() {
+                break writer;
+            }
+        };
         self.shared.check_writable(&writer)?;
         self.shared.flush(&mut writer)?;
         let version = writer.latest.clone();
@@ -535,100 +582,7 @@ impl Shared {
             writer.poisoned = Some(format!("flush failed: {e}"));
             return Err(e);
         }
-        self.merge_by_policy(writer)
-    }
-
-    /// Runs the merges the policy asks for, one after the other, in the writer's thread (the writer pays for
-    /// merging, which also bounds how far segments can pile up).
-    fn merge_by_policy(&self, writer: &mut Writer) -> Result<()> {
-        let Some(policy) = &self.options.merge_policy else { return Ok(()) };
-        loop {
-            let stats: Vec<crate::SegmentStats> = writer
-                .latest
-                .segments
-                .iter()
-                .map(|v| crate::SegmentStats { documents: v.segment.num_docs(), deleted: v.deletes.count() })
-                .collect();
-            match policy.candidates(&stats) {
-                Some(inputs) => self.merge(writer, &inputs)?,
-                None => return Ok(()),
-            }
-        }
-    }
-
-    /// Merges the segments at positions `inputs` of the writer's newest version into one, under the writer
-    /// lock. Any failure poisons the writer (files written so far are orphans the next open removes).
-    pub(crate) fn merge(&self, writer: &mut Writer, inputs: &[usize]) -> Result<()> {
-        let version = writer.latest.clone();
-        match self.write_merge(writer, &version, inputs) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                writer.poisoned = Some(format!("merge failed: {e}"));
-                Err(e)
-            }
-        }
-    }
-
-    fn write_merge(&self, writer: &mut Writer, version: &Arc<Version>, inputs: &[usize]) -> Result<()> {
-        let storage = self.storage.as_ref();
-        let sync = self.sync();
-        let views: Vec<SegmentView> = inputs.iter().map(|&i| version.segments[i].clone()).collect();
-        let input_ids: Vec<u64> = views.iter().map(|v| v.segment.id()).collect();
-        let mut manifest = writer.manifest.clone();
-        let mut merge_input = crate::merge::MergeInput::new(&views);
-        let num_docs = crate::segment::SegmentInput::num_docs(&merge_input);
-        let new_id = if num_docs > 0 {
-            let id = manifest.next_file_id;
-            manifest.next_file_id += 1;
-            crate::segment::write_segment_from(
-                storage,
-                id,
-                &mut merge_input,
-                self.dims,
-                self.quantizer.max_weight(),
-                sync,
-            )?;
-            if sync {
-                storage.sync_dir().map_err(|e| Error::io(storage.location(), "sync directory", e))?;
-            }
-            Some(id)
-        } else {
-            None
-        };
-        // The inputs go; the new segment, with the highest id, goes last (the manifest lists ids in order).
-        let obsolete_deletes: Vec<String> = manifest
-            .segments
-            .iter()
-            .filter(|m| input_ids.contains(&m.id) && m.del_gen > 0)
-            .map(|m| deletes_file_name(m.id, m.del_gen))
-            .collect();
-        manifest.segments.retain(|m| !input_ids.contains(&m.id));
-        if let Some(id) = new_id {
-            manifest.segments.push(SegmentMeta { id, num_docs, del_gen: 0 });
-        }
-        write_manifest(storage, &manifest, sync)?;
-
-        // Committed: publish, then retire the inputs (their files go when no snapshot reads them any more).
-        let mut segments: Vec<SegmentView> =
-            version.segments.iter().enumerate().filter(|(i, _)| !inputs.contains(i)).map(|(_, v)| v.clone()).collect();
-        if let Some(id) = new_id {
-            let segment = Arc::new(Segment::open(storage, id)?);
-            segments.push(SegmentView { deletes: Arc::new(DeleteSet::empty(segment.num_docs())), segment });
-        }
-        let next = Arc::new(Version { segments, ..(**version).clone() });
-        writer.latest = next.clone();
-        writer.manifest = manifest;
-        for id in &input_ids {
-            writer.dirty.remove(id);
-        }
-        self.publish(next, true);
-        for view in &views {
-            view.segment.retire(self.storage.clone(), self.retained.clone());
-        }
-        for name in obsolete_deletes {
-            let _ = storage.remove(&name);
-        }
-        Ok(())
+        self.after_flush(writer)
     }
 
     pub(crate) fn write_flush(&self, writer: &mut Writer, version: &Arc<Version>) -> Result<()> {

@@ -44,6 +44,7 @@ mod manifest;
 mod memtable;
 mod merge;
 mod merge_policy;
+mod merger;
 mod options;
 mod recovery;
 mod search;

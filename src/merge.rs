@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::segment::{ListSink, RecordSink, SegmentInput, SequentialRecords, BLOCK_LEN};
 use crate::version::SegmentView;
 
-const DROPPED: u32 = u32::MAX;
+pub(crate) const DROPPED: u32 = u32::MAX;
 
 /// The input of a merge: the live documents of `inputs`, merged by key.
 pub(crate) struct MergeInput<'a> {
@@ -44,6 +44,13 @@ impl<'a> MergeInput<'a> {
             }
         }
         MergeInput { inputs, order, remap }
+    }
+}
+
+impl MergeInput<'_> {
+    /// `remap[input][old doc]`: the new doc id, or `u32::MAX` for a document the merge dropped.
+    pub(crate) fn into_remap(self) -> Vec<Vec<u32>> {
+        self.remap
     }
 }
 

@@ -40,6 +40,12 @@ pub struct Options {
     /// Which segments to merge after each flush; `None` disables automatic merging (default: the tiered
     /// [`MergePolicy`](crate::MergePolicy)). [`Database::compact`](crate::Database::compact) works either way.
     pub merge_policy: Option<crate::MergePolicy>,
+    /// Run the policy's merges in a background thread (default true). Off, or with no policy, they run in the
+    /// writer's thread right after each flush.
+    pub background_merge: bool,
+    /// Back-pressure: when background merging falls behind and this many segments exist at a flush, the writer
+    /// runs the pending merges itself before going on, so the count stays at most about this (default 32).
+    pub max_segments: usize,
     /// Open read-only: no lock is taken, a concurrent writer process may run, and
     /// [`Database::refresh`](crate::Database::refresh) moves the view forward (default false).
     pub read_only: bool,
@@ -55,6 +61,8 @@ impl Default for Options {
             create_if_missing: true,
             salvage: false,
             merge_policy: Some(crate::MergePolicy::default()),
+            background_merge: true,
+            max_segments: 32,
             read_only: false,
         }
     }

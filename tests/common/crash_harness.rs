@@ -65,8 +65,9 @@ pub fn sequence(seed: u64) -> Vec<Action> {
 }
 
 fn options(durability: Durability) -> Options {
-    // A small memtable makes some commits flush automatically.
-    Options::with_dims(DIMS).durability(durability).memtable_size(3_000)
+    // A small memtable makes some commits flush automatically (and merge, in the writer's thread, so that the
+    // crash points are the same in every run).
+    Options { background_merge: false, ..Options::with_dims(DIMS).durability(durability).memtable_size(3_000) }
 }
 
 /// What a run got through before it stopped.
