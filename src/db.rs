@@ -111,6 +111,15 @@ pub struct DatabaseInfo {
     pub read_only: bool,
 }
 
+/// How far [`Database::compact_with_progress`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactProgress {
+    /// Documents copied into the new segment so far (its posting lists are written before).
+    pub documents_done: u64,
+    /// Live documents the new segment will hold.
+    pub documents: u64,
+}
+
 /// One live segment, as [`Database::segments`] describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentInfo {
@@ -368,6 +377,11 @@ impl Database {
     /// one atomic manifest write. Snapshots taken before keep reading the old segments, whose files are removed
     /// when the last such snapshot is dropped. Waits for an open write transaction to finish.
     pub fn compact(&self) -> Result<()> {
+        self.compact_with_progress(|_| {})
+    }
+
+    /// [`compact`](Self::compact), reporting progress as documents are copied into the new segment.
+    pub fn compact_with_progress(&self, mut progress: impl FnMut(CompactProgress)) -> Result<()> {
         let lock = self.shared.writer.as_ref().ok_or(Error::ReadOnly)?;
         let mut writer = loop {
             self.shared.merges.wait_idle();
@@ -384,7 +398,9 @@ impl Database {
         if !needed {
             return Ok(());
         }
-        self.shared.merge(&mut writer, &all)
+        self.shared.merge(&mut writer, &all, &mut |done, total| {
+            progress(CompactProgress { documents_done: done, documents: total })
+        })
     }
 
     /// Read-only handles: moves the view forward to the newest committed state on disk (every transaction whose

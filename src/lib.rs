@@ -56,7 +56,7 @@ mod version;
 mod wal;
 
 pub use check::CheckReport;
-pub use db::{Database, DatabaseInfo, SegmentInfo};
+pub use db::{CompactProgress, Database, DatabaseInfo, SegmentInfo};
 pub use document::{Document, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN};
 pub use error::{Error, Result};
 pub use merge_policy::{MergePolicy, SegmentStats};

@@ -15,6 +15,8 @@ pub(crate) const DROPPED: u32 = u32::MAX;
 /// The input of a merge: the live documents of `inputs`, merged by key.
 pub(crate) struct MergeInput<'a> {
     inputs: &'a [SegmentView],
+    /// Called with (documents written, documents in all) as the document store is copied.
+    progress: Option<&'a mut dyn FnMut(u64, u64)>,
     /// Output documents in order: (input, old doc id).
     order: Vec<(u32, u32)>,
     /// `remap[input][old doc]` is the new doc id, or `DROPPED`.
@@ -43,12 +45,17 @@ impl<'a> MergeInput<'a> {
                 heap.push(Reverse((inputs[input].segment.key(d), input, d)));
             }
         }
-        MergeInput { inputs, order, remap }
+        MergeInput { inputs, progress: None, order, remap }
     }
 }
 
-impl MergeInput<'_> {
+impl<'a> MergeInput<'a> {
     /// `remap[input][old doc]`: the new doc id, or `u32::MAX` for a document the merge dropped.
+    pub(crate) fn with_progress(mut self, progress: &'a mut dyn FnMut(u64, u64)) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     pub(crate) fn into_remap(self) -> Vec<Vec<u32>> {
         self.remap
     }
@@ -103,10 +110,19 @@ impl SegmentInput for MergeInput<'_> {
 
     fn for_each_record(&mut self, f: &mut RecordSink<'_>) -> Result<()> {
         let mut readers: Vec<SequentialRecords> = self.inputs.iter().map(|_| SequentialRecords::default()).collect();
-        for &(input, doc) in &self.order {
+        let total = self.order.len() as u64;
+        for (done, &(input, doc)) in self.order.iter().enumerate() {
             let segment = &self.inputs[input as usize].segment;
             let record = segment.sequential_record(&mut readers[input as usize], doc)?;
             f(segment.key(doc), record)?;
+            if done % 4096 == 4095 {
+                if let Some(p) = self.progress.as_mut() {
+                    p(done as u64 + 1, total);
+                }
+            }
+        }
+        if let Some(p) = self.progress.as_mut() {
+            p(total, total);
         }
         Ok(())
     }

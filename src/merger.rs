@@ -137,7 +137,7 @@ impl Shared {
         let background = self.merges.state.lock().background;
         while !background || writer.latest.segments.len() >= self.options.max_segments {
             match self.next_candidates(&writer.latest) {
-                Some(inputs) => self.merge(writer, &inputs)?,
+                Some(inputs) => self.merge(writer, &inputs, &mut |_, _| {})?,
                 None => break,
             }
         }
@@ -149,10 +149,15 @@ impl Shared {
 
     /// Merges the segments at positions `inputs` of the writer's newest version, entirely under the writer
     /// lock. Any failure poisons the writer (files written so far are orphans the next open removes).
-    pub(crate) fn merge(&self, writer: &mut Writer, inputs: &[usize]) -> Result<()> {
+    pub(crate) fn merge(
+        &self,
+        writer: &mut Writer,
+        inputs: &[usize],
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
         let job = self.prepare_merge(writer, inputs);
         self.merges.reserve(&job);
-        let result = self.build_merge(&job).and_then(|built| self.commit_merge(writer, &job, built));
+        let result = self.build_merge(&job, progress).and_then(|built| self.commit_merge(writer, &job, built));
         self.merges.release(&job);
         if let Err(e) = &result {
             writer.poisoned = Some(format!("merge failed: {e}"));
@@ -170,10 +175,10 @@ impl Shared {
     }
 
     /// Writes the merged segment (no lock needed: the inputs are immutable, their deletions as of the pick).
-    fn build_merge(&self, job: &MergeJob) -> Result<BuiltMerge> {
+    fn build_merge(&self, job: &MergeJob, progress: &mut dyn FnMut(u64, u64)) -> Result<BuiltMerge> {
         let storage = self.storage.as_ref();
         let sync = self.options.durability != Durability::Off;
-        let mut input = MergeInput::new(&job.views);
+        let mut input = MergeInput::new(&job.views).with_progress(progress);
         let num_docs = crate::segment::SegmentInput::num_docs(&input);
         if num_docs > 0 {
             write_segment_from(storage, job.new_id, &mut input, self.dims, self.quantizer.max_weight(), sync)?;
@@ -279,7 +284,7 @@ pub(crate) fn run_background(shared: Arc<Shared>) {
                 shared.merges.reserve(&job);
                 job
             };
-            let built = shared.build_merge(&job);
+            let built = shared.build_merge(&job, &mut |_, _| {});
             let mut writer = writer_lock.lock();
             let result = built.and_then(|b| shared.commit_merge(&mut writer, &job, b));
             if let Err(e) = result {

@@ -33,7 +33,11 @@ fn compact_merges_everything_and_retires_old_files() {
     assert_eq!(db.info().segments, 4);
     let before = db.read();
     let old_segments = files(dir.path(), ".seg");
-    db.compact().unwrap();
+    let mut reports = Vec::new();
+    db.compact_with_progress(|p| reports.push(p)).unwrap();
+    let last = reports.last().copied().unwrap();
+    assert_eq!((last.documents_done, last.documents), (model.len() as u64, model.len() as u64));
+    assert!(reports.windows(2).all(|w| w[0].documents_done <= w[1].documents_done));
     let segments = db.segments();
     assert_eq!(segments.len(), 1);
     assert_eq!(segments[0].documents as usize, model.len());
