@@ -225,9 +225,11 @@ impl Shared {
             let at = manifest.segments.partition_point(|m| m.id < job.new_id);
             manifest.segments.insert(at, SegmentMeta { id: job.new_id, num_docs: built.num_docs, del_gen });
         }
-        // In Full mode the newest version may hold commits still waiting for their fsync; they must be durable
-        // before this version is published.
-        if self.options.durability == Durability::Full && latest.seq > self.current.read().seq {
+        // The merge persists the effects (deletions, replaced documents dropped) of every transaction up to
+        // `latest.seq`, also those after the last checkpoint, whose WAL records may not be durable yet (Normal
+        // mode, or Full-mode commits still waiting for their group fsync). They must be made durable first, or
+        // a power loss could keep the merge's deletions while losing the transactions that made them.
+        if sync && latest.seq > writer.manifest.flushed_seq && writer.wal.durable_offset() < writer.wal.len() {
             writer.wal.sync()?;
         }
         write_manifest(storage, &manifest, sync)?;

@@ -15,7 +15,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::crash_harness::{dry_run_counts, run, sequence, verify};
+use common::crash_harness::{dry_run_counts, run, run_background, sequence, verify};
 use splaredb::storage::{FaultConfig, FaultStorage, InjectedError, MemStorage, OpKind, Storage};
 use splaredb::Durability;
 
@@ -91,4 +91,27 @@ fn injected_errors_leave_a_consistent_database() {
         }
     }
     eprintln!("error-injection scenarios verified: {scenarios}");
+}
+
+#[test]
+fn crashes_during_background_merges_recover_a_prefix() {
+    // Merges run in their own thread (two segments per tier, so they are frequent); a crash at the N-th sync
+    // lands on a commit, a flush or a merge depending on timing. Every landing must recover correctly.
+    let mut scenarios = 0u64;
+    for seed in 200..212u64 {
+        for durability in [Durability::Full, Durability::Normal] {
+            let actions = sequence(seed);
+            for at in 1..=60u64 {
+                let fs =
+                    FaultStorage::new(FaultConfig { crash_at: Some((OpKind::Sync, at)), ..FaultConfig::default() });
+                let storage: Arc<dyn Storage> = Arc::new(fs.clone());
+                let out = run_background(&storage, durability, &actions);
+                let image: MemStorage = fs.crash_image(seed ^ at);
+                let context = format!("seed {seed} {durability:?} background merging, crash at sync #{at}");
+                verify(Arc::new(image), durability, &out, &context);
+                scenarios += 1;
+            }
+        }
+    }
+    eprintln!("background-merge crash scenarios verified: {scenarios}");
 }

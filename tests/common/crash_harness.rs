@@ -82,8 +82,24 @@ pub struct Outcome {
 
 /// Runs `actions` on `storage`, stopping at the first error.
 pub fn run(storage: &Arc<dyn Storage>, durability: Durability, actions: &[Action]) -> Outcome {
+    run_with(storage, options(durability), actions)
+}
+
+/// Like [`run`] with background merging on: merges run in their own thread, so where a crash lands varies
+/// from run to run (the checks hold wherever it lands).
+pub fn run_background(storage: &Arc<dyn Storage>, durability: Durability, actions: &[Action]) -> Outcome {
+    let options = Options {
+        background_merge: true,
+        merge_policy: Some(splaredb::MergePolicy { segments_per_tier: 2, max_deleted_fraction: 0.2 }),
+        ..options(durability)
+    };
+    run_with(storage, options, actions)
+}
+
+fn run_with(storage: &Arc<dyn Storage>, opts: Options, actions: &[Action]) -> Outcome {
+    let durability = opts.durability;
     let mut out = Outcome { models: vec![Model::new()], floor: 0, failed: false };
-    let Ok(mut db) = Database::open_with_storage(storage.clone(), options(durability)) else {
+    let Ok(mut db) = Database::open_with_storage(storage.clone(), opts.clone()) else {
         out.failed = true;
         return out;
     };
@@ -138,7 +154,7 @@ pub fn run(storage: &Arc<dyn Storage>, durability: Durability, actions: &[Action
             Action::Compact => db.compact().map(|()| out.floor = attempted).is_ok(),
             Action::Reopen => {
                 let closed = db.close().map(|()| out.floor = attempted).is_ok();
-                match Database::open_with_storage(storage.clone(), options(durability)) {
+                match Database::open_with_storage(storage.clone(), opts.clone()) {
                     Ok(d) if closed => {
                         db = d;
                         true
