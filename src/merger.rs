@@ -128,6 +128,21 @@ impl Shared {
         policy.candidates(&stats).map(|picked| picked.into_iter().map(|p| available[p]).collect())
     }
 
+    /// The `segments_per_tier` smallest segments no merge holds (at least two), for back-pressure.
+    fn smallest(&self, version: &Version) -> Option<Vec<usize>> {
+        let per_tier = self.options.merge_policy.as_ref()?.segments_per_tier.max(2);
+        let reserved = self.merges.reserved();
+        let mut available: Vec<usize> =
+            (0..version.segments.len()).filter(|&i| !reserved.contains(&version.segments[i].segment.id())).collect();
+        if available.len() < 2 {
+            return None;
+        }
+        available.sort_by_key(|&i| version.segments[i].segment.num_docs() - version.segments[i].deletes.count());
+        available.truncate(per_tier);
+        available.sort_unstable();
+        Some(available)
+    }
+
     /// After a flush: without a background thread, run the policy's merges now; with one, wake it, and merge
     /// here only while the segment count is at `max_segments` (back-pressure).
     pub(crate) fn after_flush(&self, writer: &mut Writer) -> Result<()> {
@@ -135,8 +150,15 @@ impl Shared {
             return Ok(());
         }
         let background = self.merges.state.lock().background;
-        while !background || writer.latest.segments.len() >= self.options.max_segments {
-            match self.next_candidates(&writer.latest) {
+        loop {
+            let over = writer.latest.segments.len() >= self.options.max_segments;
+            if background && !over {
+                break;
+            }
+            // Over the limit and the policy has nothing due: merge the smallest available segments anyway.
+            let inputs =
+                self.next_candidates(&writer.latest).or_else(|| over.then(|| self.smallest(&writer.latest)).flatten());
+            match inputs {
                 Some(inputs) => self.merge(writer, &inputs, &mut |_, _| {})?,
                 None => break,
             }

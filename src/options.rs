@@ -44,7 +44,8 @@ pub struct Options {
     /// writer's thread right after each flush.
     pub background_merge: bool,
     /// Back-pressure: when background merging falls behind and this many segments exist at a flush, the writer
-    /// runs the pending merges itself before going on, so the count stays at most about this (default 32).
+    /// merges (the policy's pick, or else the smallest segments) before going on, so the count stays at most
+    /// this (default 32).
     pub max_segments: usize,
     /// Open read-only: no lock is taken, a concurrent writer process may run, and
     /// [`Database::refresh`](crate::Database::refresh) moves the view forward (default false).

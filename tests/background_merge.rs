@@ -87,3 +87,24 @@ fn background_merges_keep_the_database_exact_and_bounded() {
     assert_eq!(db.info().segments, 1);
     check(&db);
 }
+
+#[test]
+fn back_pressure_bounds_the_segment_count() {
+    // A policy that never finds a full tier: only back-pressure merges. Every commit flushes.
+    let options = Options {
+        merge_policy: Some(MergePolicy { segments_per_tier: 1000, max_deleted_fraction: 1.0 }),
+        max_segments: 5,
+        ..Options::with_dims(DIMS).memtable_size(1)
+    };
+    let db = Database::open_with_storage(Arc::new(splaredb::storage::MemStorage::new()), options).unwrap();
+    let mut rng = Rng(4);
+    for t in 0..60u64 {
+        let mut txn = db.begin_write().unwrap();
+        txn.insert(format!("k{t:03}"), Document::new(rng.vector(DIMS, 10, 8.0))).unwrap();
+        txn.commit().unwrap();
+        assert!(db.info().segments <= 5, "{} segments after commit {t}", db.info().segments);
+    }
+    db.wait_for_merges();
+    assert_eq!(db.read().len(), 60);
+    assert!(db.check().is_ok());
+}
