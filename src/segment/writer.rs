@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::codec::{crc32, ByteWriter};
+use crate::codec::{crc32, read_u64, ByteWriter};
 use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::storage::{Storage, WritableFile};
@@ -171,8 +171,7 @@ pub(crate) fn write_segment_from(
         .map_err(|e| Error::InvalidOptions(format!("segment {name}: key index: {e}")))?;
     let offsets = &key_offsets.buf;
     for doc in 0..num_docs as usize {
-        let start = u64::from_le_bytes(offsets[doc * 8..doc * 8 + 8].try_into().expect("8 bytes")) as usize;
-        let end = u64::from_le_bytes(offsets[doc * 8 + 8..doc * 8 + 16].try_into().expect("8 bytes")) as usize;
+        let (start, end) = (read_u64(offsets, doc * 8) as usize, read_u64(offsets, doc * 8 + 8) as usize);
         fst_builder
             .insert(&key_bytes[start..end], doc as u64)
             .map_err(|e| Error::InvalidOptions(format!("segment {name}: keys not sorted and unique: {e}")))?;
