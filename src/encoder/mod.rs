@@ -1,0 +1,376 @@
+//! The built-in SPLARE encoder: text → backbone token states at layer L → frozen SAE latents → max-pooled,
+//! top-k pruned sparse vector (Formal et al., 2026).
+//!
+//! A model is a directory (see `models.md`): `splare.json`, a Hugging Face backbone (`config.json`,
+//! `model.safetensors`, `tokenizer.json`), an SAE in one of several layouts, and optionally a LoRA adapter.
+//! [`Encoder::load`] reads it; [`Encoder::encode_batch`] turns texts into [`SparseVector`]s whose ids are SAE
+//! latents. The encoder depends on nothing in the storage engine; the database uses it through
+//! [`Database::open_with_encoder`](crate::Database::open_with_encoder) and the `*_text` methods.
+//!
+//! Computation runs with candle on the CPU by default; the `cuda` and `metal` cargo features add GPU
+//! backends, picked automatically when present ([`Device::Auto`]).
+
+mod bert;
+pub mod config;
+mod decoder;
+mod device;
+mod error;
+mod fingerprint;
+mod gemma2;
+pub(crate) mod hf_config;
+pub mod import;
+mod rope;
+mod sae;
+mod tokenize;
+mod weights;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Tensor};
+
+pub use config::{Activation, BackboneKind, InputNorm, PoolTokens, SaeLayout, SplareConfig};
+pub use device::{Device, Precision};
+pub use error::{EncoderError, EncoderResult};
+pub use fingerprint::ModelIdentity;
+pub use tokenize::TokenBatch;
+
+use crate::vector::SparseVector;
+use hf_config::HfConfig;
+use sae::Sae;
+use tokenize::TextTokenizer;
+
+/// Whether a text is a query or a document: they differ in prefix and in top-k pruning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// A search query (pruned to `top_k.query`).
+    Query,
+    /// A document (pruned to `top_k.document`).
+    Document,
+}
+
+/// How to load a model.
+#[derive(Debug, Clone, Default)]
+pub struct EncoderOptions {
+    /// Where to run (default [`Device::Auto`]: a GPU when compiled in and present, else the CPU).
+    pub device: Device,
+    /// Compute precision (default f32; half precision is for GPUs and large decoders).
+    pub precision: Precision,
+    /// Texts per forward pass in [`Encoder::encode_batch`] (default 32).
+    pub batch_size: Option<usize>,
+}
+
+enum Backbone {
+    Bert(bert::BertEncoder),
+    Decoder(decoder::DecoderModel),
+    Gemma2(gemma2::Gemma2Model),
+}
+
+impl Backbone {
+    fn forward(&self, batch: &TokenBatch, bidirectional: bool) -> EncoderResult<Tensor> {
+        match self {
+            Backbone::Bert(m) => m.forward(batch),
+            Backbone::Decoder(m) => m.forward(batch, bidirectional),
+            Backbone::Gemma2(m) => m.forward(batch, bidirectional),
+        }
+    }
+}
+
+/// Everything the encoder computes for a batch of token-id rows (for checks against reference outputs).
+#[derive(Debug, Clone)]
+pub struct EncoderTrace {
+    /// `[batch][len][hidden]`: backbone states at the SAE's layer (padding rows included).
+    pub hidden: Vec<Vec<Vec<f32>>>,
+    /// `[batch][len][latents]`: SAE activations per token (empty without an SAE).
+    pub latents: Vec<Vec<Vec<f32>>>,
+    /// `[batch][latents]`: `max_i log(1 + ReLU(w_ij))` over the pooled tokens, before pruning.
+    pub pooled: Vec<Vec<f32>>,
+}
+
+/// A loaded SPLARE model.
+pub struct Encoder {
+    dir: PathBuf,
+    config: SplareConfig,
+    backbone: Backbone,
+    sae: Option<Sae>,
+    tokenizer: TextTokenizer,
+    pad_id: u32,
+    max_length: usize,
+    device: candle_core::Device,
+    identity: ModelIdentity,
+    batch_size: usize,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("dir", &self.dir)
+            .field("name", &self.config.name)
+            .field("device", &self.device_name())
+            .finish()
+    }
+}
+
+impl Encoder {
+    /// Loads the model in `dir` (see models.md for the layout).
+    pub fn load(dir: impl AsRef<Path>, options: &EncoderOptions) -> EncoderResult<Encoder> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(EncoderError::MissingFile {
+                dir: dir.to_path_buf(),
+                file: ".".into(),
+                why: "the model directory does not exist".into(),
+            });
+        }
+        let (config, config_bytes) = SplareConfig::load(dir)?;
+        let kind = config.backbone.kind;
+        let family = match kind {
+            BackboneKind::Bert | BackboneKind::XlmRoberta => None,
+            BackboneKind::Llama => Some("llama"),
+            BackboneKind::Qwen2 => Some("qwen2"),
+            BackboneKind::Gemma2 => Some("gemma2"),
+        };
+        let hf = HfConfig::load(dir, family)?;
+        let layer = config.backbone.layer;
+        if layer > hf.num_hidden_layers {
+            return Err(EncoderError::invalid(
+                dir.join(config::SPLARE_JSON),
+                format!("backbone.layer {layer} exceeds the model's {} layers", hf.num_hidden_layers),
+            ));
+        }
+        let device = options.device.resolve()?;
+        let dtype = options.precision.dtype(&device);
+        let tokenizer = TextTokenizer::load(dir, config.max_length)?;
+        if tokenizer.vocab_size() > hf.vocab_size {
+            return Err(EncoderError::invalid(
+                dir.join("tokenizer.json"),
+                format!(
+                    "the tokenizer has {} tokens but the model's embedding table only {} rows (tokenizer of another model?)",
+                    tokenizer.vocab_size(),
+                    hf.vocab_size
+                ),
+            ));
+        }
+        let probe = match kind {
+            BackboneKind::Bert | BackboneKind::XlmRoberta => "embeddings.word_embeddings.weight",
+            _ => "embed_tokens.weight",
+        };
+        let mut weights = weights::Weights::open(dir, probe, &device, dtype)?;
+        if let Some(adapter) = config.lora_dir(dir) {
+            weights.add_lora(&adapter)?;
+        }
+        let mut max_length = config.max_length;
+        let backbone = match kind {
+            BackboneKind::Bert | BackboneKind::XlmRoberta => {
+                let m = bert::BertEncoder::load(&weights, &hf, layer, kind == BackboneKind::XlmRoberta)?;
+                max_length = max_length.min(m.max_positions());
+                Backbone::Bert(m)
+            }
+            BackboneKind::Llama | BackboneKind::Qwen2 => {
+                Backbone::Decoder(decoder::DecoderModel::load(&weights, &hf, layer)?)
+            }
+            BackboneKind::Gemma2 => Backbone::Gemma2(gemma2::Gemma2Model::load(&weights, &hf, layer)?),
+        };
+        if max_length < config.max_length {
+            return Err(EncoderError::invalid(
+                dir.join(config::SPLARE_JSON),
+                format!("max_length {} exceeds the model's position table ({max_length})", config.max_length),
+            ));
+        }
+        let sae = match &config.sae {
+            Some(spec) => Some(Sae::load(dir, spec, hf.hidden_size, &device)?),
+            None => None,
+        };
+        let pad_id = hf.pad_token_id.unwrap_or(0);
+        let identity = fingerprint::identify(dir, &config, &config_bytes)?;
+        Ok(Encoder {
+            dir: dir.to_path_buf(),
+            config,
+            backbone,
+            sae,
+            tokenizer,
+            pad_id,
+            max_length,
+            device,
+            identity,
+            batch_size: options.batch_size.unwrap_or(32).max(1),
+        })
+    }
+
+    /// The parsed `splare.json`.
+    pub fn config(&self) -> &SplareConfig {
+        &self.config
+    }
+
+    /// The model directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Name and fingerprints; databases record it to refuse vectors from another model.
+    pub fn identity(&self) -> &ModelIdentity {
+        &self.identity
+    }
+
+    /// Number of SAE latents (the sparse vectors' dimension), or an error for a backbone-only model.
+    pub fn dims(&self) -> EncoderResult<u32> {
+        Ok(self.sae()?.n_latents as u32)
+    }
+
+    /// The device the model runs on, e.g. `cpu` or `cuda:0`.
+    pub fn device_name(&self) -> String {
+        match &self.device {
+            candle_core::Device::Cpu => "cpu".into(),
+            candle_core::Device::Cuda(_) => "cuda".into(),
+            candle_core::Device::Metal(_) => "metal".into(),
+        }
+    }
+
+    fn sae(&self) -> EncoderResult<&Sae> {
+        self.sae.as_ref().ok_or_else(|| EncoderError::NoSae { name: self.config.name.clone() })
+    }
+
+    /// Token ids of a text as the encoder would see them (prefix added, truncated to `max_length`).
+    pub fn tokenize(&self, text: &str, kind: TextKind) -> EncoderResult<Vec<u32>> {
+        let prefix = match kind {
+            TextKind::Query => &self.config.prefix.query,
+            TextKind::Document => &self.config.prefix.document,
+        };
+        let mut ids = self.tokenizer.encode(prefix, text)?;
+        ids.truncate(self.max_length);
+        Ok(ids)
+    }
+
+    /// Encodes one query.
+    pub fn encode_query(&self, text: &str) -> EncoderResult<SparseVector> {
+        Ok(self.encode_batch(&[text], TextKind::Query)?.remove(0))
+    }
+
+    /// Encodes one document.
+    pub fn encode_document(&self, text: &str) -> EncoderResult<SparseVector> {
+        Ok(self.encode_batch(&[text], TextKind::Document)?.remove(0))
+    }
+
+    /// Encodes texts; results are in input order. Texts are grouped by length into forward passes of at most
+    /// `batch_size`. An empty or whitespace-only text gives an empty vector (it has no content tokens).
+    pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S], kind: TextKind) -> EncoderResult<Vec<SparseVector>> {
+        self.sae()?;
+        let rows: Vec<Vec<u32>> =
+            texts.iter().map(|t| self.tokenize(t.as_ref(), kind)).collect::<EncoderResult<_>>()?;
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&i| rows[i].len());
+        let mut out: Vec<Option<SparseVector>> = vec![None; rows.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let chunk_rows: Vec<Vec<u32>> = chunk.iter().map(|&i| rows[i].clone()).collect();
+            let pooled = self.pooled_ids(&chunk_rows, self.config.backbone.bidirectional, false)?.pooled;
+            for (&i, dense) in chunk.iter().zip(pooled) {
+                out[i] = Some(self.prune(&dense, kind));
+            }
+        }
+        Ok(out.into_iter().map(|v| v.expect("every text encoded")).collect())
+    }
+
+    /// Backbone states at the SAE's layer for each text's tokens (`[tokens][hidden]` per text).
+    pub fn token_states<S: AsRef<str>>(&self, texts: &[S], kind: TextKind) -> EncoderResult<Vec<Vec<Vec<f32>>>> {
+        let rows: Vec<Vec<u32>> =
+            texts.iter().map(|t| self.tokenize(t.as_ref(), kind)).collect::<EncoderResult<_>>()?;
+        let batch = TokenBatch::from_rows(&rows, self.pad_id, &self.tokenizer.special, self.config.pooling.tokens);
+        let hidden = self.backbone.forward(&batch, self.config.backbone.bidirectional)?;
+        let hidden = hidden.to_dtype(DType::F32)?.to_vec3::<f32>()?;
+        Ok(hidden.into_iter().zip(&rows).map(|(h, r)| h.into_iter().take(r.len()).collect()).collect())
+    }
+
+    /// Runs token-id rows through the whole model and returns every intermediate result. `bidirectional`
+    /// overrides `splare.json` for decoders. For checks against reference implementations.
+    pub fn trace_ids(&self, rows: &[Vec<u32>], bidirectional: Option<bool>) -> EncoderResult<EncoderTrace> {
+        self.pooled_ids(rows, bidirectional.unwrap_or(self.config.backbone.bidirectional), true)
+    }
+
+    fn pooled_ids(&self, rows: &[Vec<u32>], bidirectional: bool, trace: bool) -> EncoderResult<EncoderTrace> {
+        let batch = TokenBatch::from_rows(rows, self.pad_id, &self.tokenizer.special, self.config.pooling.tokens);
+        let hidden = self.backbone.forward(&batch, bidirectional)?;
+        let (b, n) = (batch.batch, batch.len);
+        let d = hidden.dim(2)?;
+        let hidden_trace = if trace { hidden.to_dtype(DType::F32)?.to_vec3::<f32>()? } else { vec![] };
+        let Some(sae) = &self.sae else {
+            return Ok(EncoderTrace { hidden: hidden_trace, latents: vec![], pooled: vec![] });
+        };
+        let nl = sae.n_latents;
+        // Only pooled tokens go through the SAE (unless tracing, which wants every token).
+        let rows_used: Vec<u32> = (0..b * n).filter(|&i| trace || batch.pool[i]).map(|i| i as u32).collect();
+        let mut pooled = vec![vec![0f32; nl]; b];
+        let mut latents = if trace { vec![vec![vec![0f32; nl]; n]; b] } else { vec![] };
+        if rows_used.is_empty() {
+            return Ok(EncoderTrace { hidden: hidden_trace, latents, pooled });
+        }
+        let flat = hidden.reshape((b * n, d))?;
+        let idx = Tensor::from_vec(rows_used.clone(), (rows_used.len(),), &self.device)?;
+        let picked = flat.index_select(&idx, 0)?;
+        let pre = sae.pre_activations(&picked)?;
+        if matches!(self.device, candle_core::Device::Cpu) {
+            let mut pre = pre.flatten_all()?.to_vec1::<f32>()?;
+            let mut scratch = Vec::with_capacity(nl);
+            for (r, &row_id) in rows_used.iter().enumerate() {
+                let row = &mut pre[r * nl..(r + 1) * nl];
+                sae.activate_row(row, &mut scratch);
+                let (bi, ti) = (row_id as usize / n, row_id as usize % n);
+                if batch.pool[row_id as usize] {
+                    for (p, &w) in pooled[bi].iter_mut().zip(row.iter()) {
+                        let v = w.max(0.0).ln_1p();
+                        if v > *p {
+                            *p = v;
+                        }
+                    }
+                }
+                if trace {
+                    latents[bi][ti].copy_from_slice(row);
+                }
+            }
+        } else {
+            let act = sae.activate_tensor(&pre)?;
+            if trace {
+                let all = act.to_vec2::<f32>()?;
+                for (r, &row_id) in rows_used.iter().enumerate() {
+                    latents[row_id as usize / n][row_id as usize % n] = all[r].clone();
+                }
+            }
+            // Max-pool on the device, one text at a time (its pooled rows are contiguous).
+            let logged = (act.relu()? + 1.0)?.log()?;
+            let mut start = 0;
+            for (bi, p) in pooled.iter_mut().enumerate() {
+                let owned: Vec<usize> = (start..rows_used.len())
+                    .take_while(|&r| rows_used[r] as usize / n == bi)
+                    .filter(|&r| batch.pool[rows_used[r] as usize])
+                    .collect();
+                let count = (start..rows_used.len()).take_while(|&r| rows_used[r] as usize / n == bi).count();
+                if !owned.is_empty() {
+                    let sel = Tensor::from_vec(
+                        owned.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+                        (owned.len(),),
+                        &self.device,
+                    )?;
+                    *p = logged.index_select(&sel, 0)?.max(0)?.to_vec1::<f32>()?;
+                }
+                start += count;
+            }
+        }
+        Ok(EncoderTrace { hidden: hidden_trace, latents, pooled })
+    }
+
+    /// Clamps a pooled vector to `max_weight` and keeps its top-k entries (ties: lower latent id first).
+    fn prune(&self, dense: &[f32], kind: TextKind) -> SparseVector {
+        let k = match kind {
+            TextKind::Query => self.config.top_k.query,
+            TextKind::Document => self.config.top_k.document,
+        };
+        let max_w = self.config.max_weight;
+        let mut entries: Vec<(u32, f32)> =
+            dense.iter().enumerate().filter(|(_, &w)| w > 0.0).map(|(i, &w)| (i as u32, w.min(max_w))).collect();
+        if k > 0 && entries.len() > k {
+            entries.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            entries.truncate(k);
+        }
+        entries.sort_unstable_by_key(|e| e.0);
+        let (ids, weights): (Vec<u32>, Vec<f32>) = entries.into_iter().unzip();
+        SparseVector::new(ids, weights).expect("pooled weights are finite, positive and ids unique")
+    }
+}

@@ -1,0 +1,363 @@
+//! The frozen SAE encoder: `w = f(W_enc · norm(h) − … + b_enc)`, read from one of several file layouts, and the
+//! SPLARE pooling `u_j = max_i log(1 + ReLU(w_ij))`.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor, D};
+use serde_json::Value;
+
+use super::config::{Activation, InputNorm, SaeLayout, SaeSpec};
+use super::error::{EncoderError, EncoderResult};
+use super::weights::open_safetensors;
+
+/// A loaded SAE encoder.
+pub(crate) struct Sae {
+    /// `W_enc` laid out [d, N] for `x · W`.
+    w: Tensor,
+    bias: Tensor,
+    /// Subtracted from the (normalised) input before the encoder (sae_lens `b_dec`, when applied).
+    pre_bias: Option<Tensor>,
+    /// Per-latent JumpReLU thresholds.
+    threshold: Option<Vec<f32>>,
+    threshold_t: Option<Tensor>,
+    pub(crate) activation: Activation,
+    input_scale: Option<f64>,
+    pub(crate) d_model: usize,
+    pub(crate) n_latents: usize,
+}
+
+fn read_json(path: &Path) -> EncoderResult<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| EncoderError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| EncoderError::invalid(path, format!("not JSON: {e}")))
+}
+
+fn need_file(dir: &Path, rel: &str, why: &str) -> EncoderResult<PathBuf> {
+    let p = dir.join(rel);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(EncoderError::MissingFile { dir: dir.to_path_buf(), file: rel.into(), why: why.into() })
+    }
+}
+
+/// Raw tensors read from the SAE files before validation.
+struct Raw {
+    file: PathBuf,
+    /// [d, N]
+    w: Tensor,
+    bias: Tensor,
+    pre_bias: Option<Tensor>,
+    threshold: Option<Tensor>,
+    activation: Option<Activation>,
+    input_norm: Option<InputNorm>,
+}
+
+fn load_st(file: &Path, names: &[&str], required: bool) -> EncoderResult<Option<Tensor>> {
+    let st = open_safetensors(&[file.to_path_buf()])?;
+    for n in names {
+        if let Ok(t) = st.load(n, &Device::Cpu) {
+            return Ok(Some(t.to_dtype(DType::F32)?));
+        }
+    }
+    if required {
+        Err(EncoderError::invalid(file, format!("missing tensor {}", names.join(" or "))))
+    } else {
+        Ok(None)
+    }
+}
+
+fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
+    let base = model_dir.join(&spec.path);
+    match spec.layout {
+        SaeLayout::Splaredb => {
+            let file = need_file(model_dir, &spec.path, "the SAE (layout splaredb)")?;
+            let w = load_st(&file, &["encoder.weight"], true)?.unwrap().t()?.contiguous()?;
+            Ok(Raw {
+                w,
+                bias: load_st(&file, &["encoder.bias"], true)?.unwrap(),
+                pre_bias: load_st(&file, &["pre_bias"], false)?,
+                threshold: load_st(&file, &["threshold"], false)?,
+                activation: None,
+                input_norm: None,
+                file,
+            })
+        }
+        SaeLayout::SaeLens => {
+            let cfg_path = need_file(&base, "cfg.json", "the sae_lens SAE config")?;
+            let file = need_file(&base, "sae_weights.safetensors", "the sae_lens SAE weights")?;
+            let cfg = read_json(&cfg_path)?;
+            let arch = cfg.get("architecture").and_then(Value::as_str).unwrap_or("standard");
+            let activation = match arch {
+                "standard" | "relu" => Some(Activation::Relu),
+                "jumprelu" => Some(Activation::Jumprelu { threshold: None }),
+                "topk" => {
+                    let k = cfg
+                        .pointer("/activation_fn_kwargs/k")
+                        .or_else(|| cfg.get("k"))
+                        .and_then(Value::as_u64)
+                        .ok_or_else(|| EncoderError::invalid(&cfg_path, "topk architecture without k"))?;
+                    Some(Activation::Topk { k: k as usize })
+                }
+                other => return Err(EncoderError::invalid(&cfg_path, format!("unsupported architecture {other:?}"))),
+            };
+            match cfg.get("normalize_activations").and_then(Value::as_str) {
+                None | Some("none") => {}
+                Some(other) => {
+                    if spec.input_norm.is_none() {
+                        return Err(EncoderError::invalid(
+                            &cfg_path,
+                            format!("normalize_activations {other:?} needs an explicit sae.input_norm in splare.json"),
+                        ));
+                    }
+                }
+            }
+            let apply_b_dec = cfg.get("apply_b_dec_to_input").and_then(Value::as_bool).unwrap_or(false);
+            let pre_bias = if apply_b_dec { Some(load_st(&file, &["b_dec"], true)?.unwrap()) } else { None };
+            Ok(Raw {
+                w: load_st(&file, &["W_enc"], true)?.unwrap(),
+                bias: load_st(&file, &["b_enc"], true)?.unwrap(),
+                pre_bias,
+                threshold: load_st(&file, &["threshold"], false)?,
+                activation,
+                input_norm: None,
+                file,
+            })
+        }
+        SaeLayout::LlamaScope => {
+            let cfg_path = need_file(&base, "hyperparams.json", "the Llama Scope SAE config")?;
+            let cfg = read_json(&cfg_path)?;
+            let file = if base.join("checkpoints/final.safetensors").is_file() {
+                base.join("checkpoints/final.safetensors")
+            } else {
+                let mut found: Vec<PathBuf> = std::fs::read_dir(&base)
+                    .map_err(|e| EncoderError::io(&base, e))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                    .collect();
+                found.sort();
+                found.into_iter().next().ok_or_else(|| EncoderError::MissingFile {
+                    dir: base.clone(),
+                    file: "checkpoints/final.safetensors".into(),
+                    why: "the Llama Scope SAE weights".into(),
+                })?
+            };
+            let act = cfg.get("act_fn").and_then(Value::as_str).unwrap_or("relu");
+            let activation = match act {
+                "relu" => Activation::Relu,
+                "jumprelu" => Activation::Jumprelu {
+                    threshold: cfg.get("jump_relu_threshold").and_then(Value::as_f64).map(|t| t as f32),
+                },
+                "topk" => Activation::Topk {
+                    k: cfg
+                        .get("top_k")
+                        .and_then(Value::as_u64)
+                        .ok_or_else(|| EncoderError::invalid(&cfg_path, "act_fn topk without top_k"))?
+                        as usize,
+                },
+                other => return Err(EncoderError::invalid(&cfg_path, format!("unsupported act_fn {other:?}"))),
+            };
+            let input_norm = match cfg.get("norm_activation").and_then(Value::as_str) {
+                None | Some("none") => InputNorm::None,
+                Some("dataset-wise") => {
+                    let avg = cfg.pointer("/dataset_average_activation_norm/in").and_then(Value::as_f64).ok_or_else(
+                        || {
+                            EncoderError::invalid(
+                                &cfg_path,
+                                "dataset-wise norm without dataset_average_activation_norm.in",
+                            )
+                        },
+                    )?;
+                    InputNorm::DatasetWise { average_norm: avg as f32 }
+                }
+                Some(other) => {
+                    return Err(EncoderError::invalid(&cfg_path, format!("unsupported norm_activation {other:?}")))
+                }
+            };
+            let w = load_st(&file, &["encoder.weight"], true)?.unwrap().t()?.contiguous()?;
+            let pre_bias = if cfg.get("apply_decoder_bias_to_pre_encoder").and_then(Value::as_bool) == Some(true) {
+                Some(load_st(&file, &["decoder.bias"], true)?.unwrap())
+            } else {
+                None
+            };
+            Ok(Raw {
+                w,
+                bias: load_st(&file, &["encoder.bias"], true)?.unwrap(),
+                pre_bias,
+                threshold: None,
+                activation: Some(activation),
+                input_norm: Some(input_norm),
+                file,
+            })
+        }
+        SaeLayout::GemmaScope => {
+            let file = need_file(model_dir, &spec.path, "the Gemma Scope SAE (params.npz)")?;
+            let arrays = Tensor::read_npz(&file).map_err(|e| EncoderError::invalid(&file, e.to_string()))?;
+            let get = |n: &str| -> EncoderResult<Option<Tensor>> {
+                match arrays.iter().find(|(name, _)| name == n) {
+                    Some((_, t)) => Ok(Some(t.to_dtype(DType::F32)?)),
+                    None => Ok(None),
+                }
+            };
+            let need = |n: &str| get(n)?.ok_or_else(|| EncoderError::invalid(&file, format!("missing array {n}")));
+            Ok(Raw {
+                w: need("W_enc")?,
+                bias: need("b_enc")?,
+                pre_bias: None,
+                threshold: Some(need("threshold")?),
+                activation: Some(Activation::Jumprelu { threshold: None }),
+                input_norm: None,
+                file: file.clone(),
+            })
+        }
+    }
+}
+
+impl Sae {
+    /// Loads the SAE of a model directory and checks it against the backbone's hidden size.
+    pub(crate) fn load(model_dir: &Path, spec: &SaeSpec, d_model: usize, device: &Device) -> EncoderResult<Sae> {
+        let raw = read_raw(model_dir, spec)?;
+        let file = raw.file.clone();
+        let bad = |d: String| EncoderError::invalid(&file, d);
+        let dims = raw.w.dims().to_vec();
+        if dims.len() != 2 {
+            return Err(bad(format!("encoder weight has shape {dims:?}, expected 2 dimensions")));
+        }
+        let (d, n) = (dims[0], dims[1]);
+        if d != d_model {
+            return Err(bad(format!(
+                "the SAE reads vectors of size {d} but the backbone's hidden size is {d_model} (wrong SAE for this model or layer?)"
+            )));
+        }
+        if n == 0 {
+            return Err(bad("the SAE has no latents".into()));
+        }
+        if raw.bias.dims() != [n] {
+            return Err(bad(format!("encoder bias has shape {:?}, expected [{n}]", raw.bias.dims())));
+        }
+        if let Some(p) = &raw.pre_bias {
+            if p.dims() != [d] {
+                return Err(bad(format!("input bias has shape {:?}, expected [{d}]", p.dims())));
+            }
+        }
+        let activation = spec
+            .activation
+            .clone()
+            .or(raw.activation)
+            .ok_or_else(|| bad("no activation: set sae.activation in splare.json".into()))?;
+        let threshold = match (&activation, raw.threshold) {
+            (Activation::Jumprelu { .. }, Some(t)) => {
+                if t.dims() != [n] {
+                    return Err(bad(format!("threshold has shape {:?}, expected [{n}]", t.dims())));
+                }
+                Some(t.to_vec1::<f32>()?)
+            }
+            (Activation::Jumprelu { threshold: Some(s) }, None) => Some(vec![*s; n]),
+            (Activation::Jumprelu { threshold: None }, None) => {
+                return Err(bad("JumpReLU SAE without thresholds (none in the file or in splare.json)".into()))
+            }
+            (Activation::Topk { k }, _) if *k > n => {
+                return Err(bad(format!("TopK k = {k} exceeds the number of latents {n}")))
+            }
+            _ => None,
+        };
+        let input_norm = spec.input_norm.clone().or(raw.input_norm).unwrap_or(InputNorm::None);
+        let input_scale = match input_norm {
+            InputNorm::None => None,
+            InputNorm::DatasetWise { average_norm } => Some((d as f64).sqrt() / average_norm as f64),
+        };
+        for (name, t) in [("weights", Some(&raw.w)), ("bias", Some(&raw.bias)), ("input bias", raw.pre_bias.as_ref())] {
+            if let Some(t) = t {
+                let finite = t.flatten_all()?.to_vec1::<f32>()?.iter().all(|x| x.is_finite());
+                if !finite {
+                    return Err(bad(format!("the SAE {name} contain NaN or infinite values")));
+                }
+            }
+        }
+        let threshold_t = match &threshold {
+            Some(t) => Some(Tensor::from_slice(t, (n,), device)?),
+            None => None,
+        };
+        Ok(Sae {
+            w: raw.w.to_device(device)?,
+            bias: raw.bias.to_device(device)?,
+            pre_bias: match raw.pre_bias {
+                Some(p) => Some(p.to_device(device)?),
+                None => None,
+            },
+            threshold,
+            threshold_t,
+            activation,
+            input_scale,
+            d_model: d,
+            n_latents: n,
+        })
+    }
+
+    /// Pre-activations `W_enc · x + b_enc` for hidden states `[rows, d]` (f32), `[rows, N]`.
+    pub(crate) fn pre_activations(&self, hidden: &Tensor) -> EncoderResult<Tensor> {
+        let mut x = hidden.to_dtype(DType::F32)?;
+        if let Some(s) = self.input_scale {
+            x = (x * s)?;
+        }
+        if let Some(p) = &self.pre_bias {
+            x = x.broadcast_sub(p)?;
+        }
+        Ok(x.matmul(&self.w)?.broadcast_add(&self.bias)?)
+    }
+
+    /// Applies the activation in place to one token's pre-activations (CPU path).
+    pub(crate) fn activate_row(&self, row: &mut [f32], scratch: &mut Vec<f32>) {
+        match &self.activation {
+            Activation::Relu => row.iter_mut().for_each(|x| *x = x.max(0.0)),
+            Activation::Jumprelu { .. } => {
+                let th = self.threshold.as_deref().expect("thresholds checked at load");
+                for (x, &t) in row.iter_mut().zip(th) {
+                    if !(*x > t) {
+                        *x = 0.0;
+                    }
+                }
+                row.iter_mut().for_each(|x| *x = x.max(0.0));
+            }
+            Activation::Topk { k } => {
+                let k = *k;
+                if k < row.len() {
+                    scratch.clear();
+                    scratch.extend_from_slice(row);
+                    let (_, kth, _) = scratch.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+                    let kth = *kth;
+                    // Keep values above the k-th; among values equal to it keep the first ones, k in all.
+                    let mut above = row.iter().filter(|&&x| x > kth).count();
+                    for x in row.iter_mut() {
+                        if *x > kth {
+                            continue;
+                        }
+                        if *x == kth && above < k {
+                            above += 1;
+                        } else {
+                            *x = 0.0;
+                        }
+                    }
+                }
+                row.iter_mut().for_each(|x| *x = x.max(0.0));
+            }
+        }
+    }
+
+    /// Activations for pre-activations `[rows, N]` on any device (the accelerator path).
+    pub(crate) fn activate_tensor(&self, pre: &Tensor) -> EncoderResult<Tensor> {
+        Ok(match &self.activation {
+            Activation::Relu => pre.relu()?,
+            Activation::Jumprelu { .. } => {
+                let th = self.threshold_t.as_ref().expect("thresholds checked at load");
+                let keep = pre.broadcast_gt(th)?.to_dtype(pre.dtype())?;
+                (pre * keep)?.relu()?
+            }
+            Activation::Topk { k } => {
+                let (sorted, _) = pre.sort_last_dim(false)?;
+                let kth = sorted.narrow(D::Minus1, k - 1, 1)?;
+                let keep = pre.broadcast_ge(&kth)?.to_dtype(pre.dtype())?;
+                (pre * keep)?.relu()?
+            }
+        })
+    }
+}
