@@ -18,6 +18,7 @@ mod error;
 mod fingerprint;
 mod gemma2;
 pub(crate) mod hf_config;
+mod home;
 pub mod import;
 mod rope;
 mod sae;
@@ -32,6 +33,7 @@ pub use config::{Activation, BackboneKind, InputNorm, PoolTokens, SaeLayout, Spl
 pub use device::{Device, Precision};
 pub use error::{EncoderError, EncoderResult};
 pub use fingerprint::ModelIdentity;
+pub use home::{cached_model_dir, resolve_model, splaredb_home, DEFAULT_MODEL};
 pub use tokenize::TokenBatch;
 
 use crate::vector::SparseVector;

