@@ -170,6 +170,7 @@ impl Database {
         let mut salvage = options.salvage.then(SalvageReport::default);
         let Loaded { version, tail, dirty } =
             load(storage.as_ref(), &manifest, &quantizer, &HashMap::new(), salvage.as_mut())?;
+        check_model(storage.as_ref(), &options, version.live_docs, Some(sync))?;
         remove_orphans(storage.as_ref(), &manifest);
         let wal = match tail {
             Some(t) if t.valid_len == 0 => WalWriter::create(storage.as_ref(), t.number, sync)?,
@@ -257,6 +258,7 @@ impl Database {
     fn open_read_only(storage: Arc<dyn Storage>, options: Options) -> Result<Database> {
         let (manifest, version) = load_read_only(storage.as_ref(), &HashMap::new())?;
         check_options(&options, &manifest)?;
+        check_model(storage.as_ref(), &options, version.live_docs, None)?;
         let quantizer = Quantizer::new(manifest.max_weight).map_err(|e| Error::corrupt(MANIFEST_FILE, e))?;
         Ok(Database {
             merger: None,
@@ -291,7 +293,12 @@ impl Database {
 
     /// A read snapshot of the last committed state. It never changes while held.
     pub fn read(&self) -> Snapshot {
-        Snapshot::new(self.shared.dims, self.shared.quantizer.clone(), self.shared.current.read().clone())
+        Snapshot::new(
+            self.shared.dims,
+            self.shared.quantizer.clone(),
+            self.shared.current.read().clone(),
+            self.shared.options.encoder.clone(),
+        )
     }
 
     /// Same as [`read`](Self::read).
@@ -417,6 +424,16 @@ impl Database {
         Ok(())
     }
 
+    /// The encoder the database was opened with, if any.
+    pub fn encoder(&self) -> Option<&Arc<crate::encoder::Encoder>> {
+        self.shared.options.encoder.as_ref()
+    }
+
+    /// The model recorded in the database (`MODEL` file): the one whose vectors it holds, if any.
+    pub fn model(&self) -> Result<Option<crate::model_record::ModelRecord>> {
+        recorded_model(self.shared.storage.as_ref())
+    }
+
     /// Closes the database, making the WAL durable first (except with [`Durability::Off`]). Dropping the
     /// handle does the same but cannot report an error.
     pub fn close(self) -> Result<()> {
@@ -470,7 +487,41 @@ impl Shared {
     }
 }
 
+/// Checks the encoder of `options` against the database's `MODEL` file. A database without one adopts the
+/// encoder's model while it holds no documents (`write`: `Some(sync)` on writable handles).
+fn check_model(storage: &dyn Storage, options: &Options, live_docs: u64, write: Option<bool>) -> Result<()> {
+    use crate::model_record::{read_model_record, write_model_record, ModelRecord};
+    let Some(encoder) = &options.encoder else { return Ok(()) };
+    let id = encoder.identity();
+    match read_model_record(storage)? {
+        Some(r) if r.matches(id) => Ok(()),
+        Some(r) => Err(Error::ModelMismatch { recorded: r.describe(), given: id.short() }),
+        None if live_docs > 0 => Err(Error::ModelMismatch {
+            recorded: format!("no recorded model ({live_docs} documents inserted as raw vectors)"),
+            given: id.short(),
+        }),
+        None => match write {
+            Some(sync) => write_model_record(storage, &ModelRecord::from_identity(id), sync),
+            None => Ok(()),
+        },
+    }
+}
+
+/// The model recorded in the database, if any.
+pub(crate) fn recorded_model(storage: &dyn Storage) -> Result<Option<crate::model_record::ModelRecord>> {
+    crate::model_record::read_model_record(storage)
+}
+
 fn check_options(options: &Options, manifest: &Manifest) -> Result<()> {
+    if let Some(enc) = &options.encoder {
+        let dims = enc.dims()?;
+        if dims != manifest.dims {
+            return Err(Error::ModelMismatch {
+                recorded: format!("a {}-dimensional latent space", manifest.dims),
+                given: format!("{} ({dims} latents)", enc.identity().short()),
+            });
+        }
+    }
     match options.dims {
         Some(d) if d != manifest.dims => Err(Error::InvalidOptions(format!(
             "the database has {} dimensions but the options ask for {d}",
@@ -538,7 +589,7 @@ pub(crate) fn orphan_files(names: &[String], manifest: &Manifest) -> Vec<String>
             } else if let Some(n) = parse_wal_file_name(name) {
                 n < manifest.log_number
             } else {
-                *name == MANIFEST_TMP
+                *name == MANIFEST_TMP || *name == crate::model_record::MODEL_TMP
             }
         })
         .cloned()

@@ -5,6 +5,7 @@
 
 use std::io;
 
+use crate::encoder::EncoderError;
 use crate::vector::VectorError;
 
 /// The result type of every fallible splaredb function.
@@ -95,6 +96,20 @@ pub enum Error {
     /// because the kernel may have dropped the dirty pages.
     #[error("database refuses writes after an earlier I/O failure ({0}); close and reopen it")]
     Poisoned(String),
+    /// Loading a model or encoding text failed.
+    #[error(transparent)]
+    Encoder(#[from] EncoderError),
+    /// A text operation was called on a database opened without an encoder.
+    #[error("no encoder: open the database with Options::with_encoder to insert or search text")]
+    NoEncoder,
+    /// The database's vectors come from another model than the one given (or from no recorded model).
+    #[error("model mismatch: the database holds vectors of {recorded}, but it was opened with {given}")]
+    ModelMismatch {
+        /// The model recorded in the database's `MODEL` file.
+        recorded: String,
+        /// The model the database was opened with.
+        given: String,
+    },
     /// A read-only handle could not obtain a consistent view because a writer kept changing the files.
     #[error("could not read a consistent state of {path} after {attempts} attempts: {last}")]
     Unstable {

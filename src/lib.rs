@@ -32,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+mod bulk;
 mod check;
 mod codec;
 mod db;
@@ -46,6 +47,7 @@ mod memtable;
 mod merge;
 mod merge_policy;
 mod merger;
+mod model_record;
 mod options;
 mod recovery;
 mod search;
@@ -56,11 +58,13 @@ mod vector;
 mod version;
 mod wal;
 
+pub use bulk::{ImportOptions, ImportProgress, ImportReport};
 pub use check::CheckReport;
 pub use db::{CompactProgress, Database, DatabaseInfo, SegmentInfo};
 pub use document::{Document, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN};
 pub use error::{Error, Result};
 pub use merge_policy::{MergePolicy, SegmentStats};
+pub use model_record::ModelRecord;
 pub use options::{Durability, Options};
 pub use recovery::SalvageReport;
 pub use search::{Hit, SearchOptions};

@@ -50,6 +50,10 @@ pub struct Options {
     /// Open read-only: no lock is taken, a concurrent writer process may run, and
     /// [`Database::refresh`](crate::Database::refresh) moves the view forward (default false).
     pub read_only: bool,
+    /// The encoder model for text (`insert_text`, `search_text`, [`Database::import`](crate::Database::import)).
+    /// The database records the first model it is opened with (while empty) and refuses any other one
+    /// afterwards; `None` opens for vector-only use (always allowed). See [`Options::with_encoder`].
+    pub encoder: Option<std::sync::Arc<crate::encoder::Encoder>>,
 }
 
 impl Default for Options {
@@ -65,6 +69,7 @@ impl Default for Options {
             background_merge: true,
             max_segments: 32,
             read_only: false,
+            encoder: None,
         }
     }
 }
@@ -73,6 +78,14 @@ impl Options {
     /// Default options with the given latent-space size.
     pub fn with_dims(dims: u32) -> Self {
         Options { dims: Some(dims), ..Options::default() }
+    }
+
+    /// Default options for text: the latent-space size and weight ceiling come from the encoder's model.
+    /// Fails for a backbone-only model (no SAE).
+    pub fn with_encoder(encoder: std::sync::Arc<crate::encoder::Encoder>) -> crate::Result<Self> {
+        let dims = encoder.dims()?;
+        let max_weight = encoder.config().max_weight;
+        Ok(Options { dims: Some(dims), max_weight, encoder: Some(encoder), ..Options::default() })
     }
 
     /// Sets the durability.

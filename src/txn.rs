@@ -7,6 +7,7 @@ use parking_lot::MutexGuard;
 
 use crate::db::{Database, Shared, Writer};
 use crate::document::{Document, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN};
+use crate::encoder::Encoder;
 use crate::error::{display_key, Error, Result};
 use crate::options::Durability;
 use crate::search::{search_version, Hit, SearchOptions};
@@ -79,6 +80,40 @@ impl<'db> WriteTransaction<'db> {
         self.validate(key, &doc)?;
         self.pending.insert(key.to_vec(), Some(doc));
         Ok(())
+    }
+
+    /// Encodes `text` as a document with the database's encoder and inserts it (the text is stored with the
+    /// vector); fails with [`Error::DuplicateKey`] if `key` exists and [`Error::NoEncoder`] without an encoder.
+    /// Texts longer than the model's `max_length` tokens are encoded from their beginning (the whole text is
+    /// stored).
+    pub fn insert_text(&mut self, key: impl AsRef<[u8]>, text: &str) -> Result<()> {
+        let key = key.as_ref();
+        validate_key(key)?;
+        if self.contains(key)? {
+            return Err(Error::DuplicateKey { key: display_key(key) });
+        }
+        let doc = self.encode_document(key, text)?;
+        self.insert(key, doc)
+    }
+
+    /// Like [`insert_text`](Self::insert_text) but replaces an existing document.
+    pub fn upsert_text(&mut self, key: impl AsRef<[u8]>, text: &str) -> Result<()> {
+        let key = key.as_ref();
+        validate_key(key)?;
+        let doc = self.encode_document(key, text)?;
+        self.upsert(key, doc)
+    }
+
+    fn encode_document(&self, key: &[u8], text: &str) -> Result<Document> {
+        let encoder = self.shared().options.encoder.as_ref().ok_or(Error::NoEncoder)?;
+        if text.len() > MAX_TEXT_LEN {
+            return Err(Error::DocumentTooLarge {
+                key: display_key(key),
+                reason: format!("text of {} bytes exceeds {MAX_TEXT_LEN}", text.len()),
+            });
+        }
+        let vector = encoder.encode_document(text)?;
+        Ok(Document::new(vector).with_text(text))
     }
 
     /// Deletes the document under `key`; returns whether there was one.
@@ -189,6 +224,7 @@ pub struct Snapshot {
     dims: u32,
     quantizer: Arc<Quantizer>,
     version: Arc<Version>,
+    encoder: Option<Arc<Encoder>>,
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -198,8 +234,13 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn new(dims: u32, quantizer: Arc<Quantizer>, version: Arc<Version>) -> Self {
-        Snapshot { dims, quantizer, version }
+    pub(crate) fn new(
+        dims: u32,
+        quantizer: Arc<Quantizer>,
+        version: Arc<Version>,
+        encoder: Option<Arc<Encoder>>,
+    ) -> Self {
+        Snapshot { dims, quantizer, version, encoder }
     }
 
     /// Sequence number of the last transaction this snapshot includes (0 for an empty database).
@@ -225,6 +266,19 @@ impl Snapshot {
     /// Exact top-`k` documents by sparse dot product with `query` (keys and scores).
     pub fn search(&self, query: &SparseVector, k: usize) -> Result<Vec<Hit>> {
         self.search_with(query, &SearchOptions::top(k))
+    }
+
+    /// Encodes `query` with the database's encoder and returns the exact top-`k` documents. An empty or
+    /// whitespace-only query has no content tokens, hence an empty vector and no hits.
+    pub fn search_text(&self, query: &str, k: usize) -> Result<Vec<Hit>> {
+        self.search_text_with(query, &SearchOptions::top(k))
+    }
+
+    /// [`search_text`](Self::search_text) with options (documents, rescoring).
+    pub fn search_text_with(&self, query: &str, options: &SearchOptions) -> Result<Vec<Hit>> {
+        let encoder = self.encoder.as_ref().ok_or(Error::NoEncoder)?;
+        let v = encoder.encode_query(query)?;
+        self.search_with(&v, options)
     }
 
     /// Exact top-k with options (documents, rescoring).

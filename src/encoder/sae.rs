@@ -22,7 +22,6 @@ pub(crate) struct Sae {
     threshold_t: Option<Tensor>,
     pub(crate) activation: Activation,
     input_scale: Option<f64>,
-    pub(crate) d_model: usize,
     pub(crate) n_latents: usize,
 }
 
@@ -288,7 +287,6 @@ impl Sae {
             threshold_t,
             activation,
             input_scale,
-            d_model: d,
             n_latents: n,
         })
     }

@@ -116,7 +116,6 @@ pub(crate) struct Weights {
     names: HashSet<String>,
     prefix: String,
     lora: HashMap<String, LoraDelta>,
-    used_lora: parking_lot::Mutex<HashSet<String>>,
     pub(crate) device: Device,
     pub(crate) dtype: DType,
 }
@@ -146,7 +145,6 @@ impl Weights {
             names,
             prefix,
             lora: HashMap::new(),
-            used_lora: parking_lot::Mutex::new(HashSet::new()),
             device: device.clone(),
             dtype,
         })
@@ -177,22 +175,12 @@ impl Weights {
         }
         let t = match self.lora.get(name) {
             Some(d) => {
-                self.used_lora.lock().insert(name.to_string());
                 let delta = (d.b.matmul(&d.a)? * d.scale)?;
                 (t.to_dtype(DType::F32)? + delta)?
             }
             None => t,
         };
         Ok(t.to_dtype(self.dtype)?.to_device(&self.device)?)
-    }
-
-    /// Like [`get`](Self::get) but `None` when the checkpoint lacks the tensor.
-    pub(crate) fn get_opt(&self, name: &str, shape: &[usize]) -> EncoderResult<Option<Tensor>> {
-        if self.contains(name) {
-            self.get(name, shape).map(Some)
-        } else {
-            Ok(None)
-        }
     }
 
     /// A mapped embedding table (rows read on demand; the table is never copied to the heap).
@@ -279,15 +267,6 @@ impl Weights {
             return Err(EncoderError::invalid(&path, format!("{target}: lora_B without lora_A")));
         }
         Ok(())
-    }
-
-    /// LoRA updates that target weights the truncated backbone never loaded (they are harmless: those layers
-    /// do not run).
-    pub(crate) fn unused_lora(&self) -> Vec<String> {
-        let used = self.used_lora.lock();
-        let mut v: Vec<String> = self.lora.keys().filter(|k| !used.contains(*k)).cloned().collect();
-        v.sort();
-        v
     }
 }
 

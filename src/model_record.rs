@@ -1,0 +1,136 @@
+//! The `MODEL` file: which encoder model produced a database's vectors.
+//!
+//! Written once, atomically (temp file, sync, rename, directory sync), when a database is first opened with an
+//! encoder while it holds no documents. Afterwards an open with a different model is refused, so vectors of two
+//! models never mix; opening without an encoder (vector-only access) is always allowed. See format-spec.md.
+
+use crate::codec::{crc32, read_u32, ByteReader, ByteWriter};
+use crate::encoder::ModelIdentity;
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+
+/// The file's name.
+pub(crate) const MODEL_FILE: &str = "MODEL";
+/// Temporary name while it is written.
+pub(crate) const MODEL_TMP: &str = "MODEL.tmp";
+const MAGIC: &[u8; 8] = b"SPLRMDL\0";
+const VERSION: u32 = 1;
+
+/// What the `MODEL` file records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelRecord {
+    /// The model's name (`splare.json` → `name`).
+    pub name: String,
+    /// SHA-256 over the model's weight, tokenizer and SAE files (hex).
+    pub weights_sha256: String,
+    /// SHA-256 of `splare.json` (hex).
+    pub config_sha256: String,
+}
+
+impl ModelRecord {
+    pub(crate) fn from_identity(id: &ModelIdentity) -> Self {
+        ModelRecord {
+            name: id.name.clone(),
+            weights_sha256: id.weights_sha256.clone(),
+            config_sha256: id.config_sha256.clone(),
+        }
+    }
+
+    /// True when `id` is the recorded model.
+    pub fn matches(&self, id: &ModelIdentity) -> bool {
+        self.name == id.name && self.weights_sha256 == id.weights_sha256 && self.config_sha256 == id.config_sha256
+    }
+
+    /// `name (weights <16 hex>, splare.json <16 hex>)`, for messages.
+    pub fn describe(&self) -> String {
+        let short = |s: &str| s.chars().take(16).collect::<String>();
+        format!("{} (weights {}, splare.json {})", self.name, short(&self.weights_sha256), short(&self.config_sha256))
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut w = ByteWriter::new();
+        w.bytes(MAGIC);
+        w.u32(VERSION);
+        for s in [&self.name, &self.weights_sha256, &self.config_sha256] {
+            w.len_bytes(s.as_bytes());
+        }
+        let crc = crc32(&w.buf);
+        w.u32(crc);
+        w.into_inner()
+    }
+
+    fn decode(data: &[u8]) -> Result<Self> {
+        let bad = |d: &str| Error::corrupt(MODEL_FILE, d.to_string());
+        if data.len() < MAGIC.len() + 8 {
+            return Err(bad("file too short"));
+        }
+        let body = &data[..data.len() - 4];
+        if read_u32(data, data.len() - 4) != crc32(body) {
+            return Err(bad("checksum mismatch"));
+        }
+        if &data[..MAGIC.len()] != MAGIC {
+            return Err(bad("bad magic: not a splaredb MODEL file"));
+        }
+        let mut r = ByteReader::new(&body[MAGIC.len()..]);
+        let short = |e: crate::codec::DecodeError| Error::corrupt(MODEL_FILE, e.0);
+        let version = r.u32().map_err(short)?;
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion { file: MODEL_FILE.into(), found: version, supported: VERSION });
+        }
+        let mut fields = Vec::new();
+        for _ in 0..3 {
+            let s = std::str::from_utf8(r.len_bytes().map_err(short)?).map_err(|_| bad("field is not UTF-8"))?;
+            fields.push(s.to_string());
+        }
+        if r.remaining() != 0 {
+            return Err(bad("trailing bytes"));
+        }
+        let config_sha256 = fields.pop().unwrap();
+        let weights_sha256 = fields.pop().unwrap();
+        let name = fields.pop().unwrap();
+        Ok(ModelRecord { name, weights_sha256, config_sha256 })
+    }
+}
+
+/// Reads the `MODEL` file; `None` when the database records no model.
+pub(crate) fn read_model_record(storage: &dyn Storage) -> Result<Option<ModelRecord>> {
+    match storage.read(MODEL_FILE) {
+        Ok(data) => ModelRecord::decode(&data).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(MODEL_FILE, "read", e)),
+    }
+}
+
+/// Writes the `MODEL` file atomically (no syncs when `sync` is false).
+pub(crate) fn write_model_record(storage: &dyn Storage, record: &ModelRecord, sync: bool) -> Result<()> {
+    let bytes = record.encode();
+    let mut f = storage.create(MODEL_TMP).map_err(|e| Error::io(MODEL_TMP, "create", e))?;
+    f.write_all(&bytes).map_err(|e| Error::io(MODEL_TMP, "write", e))?;
+    if sync {
+        f.sync().map_err(|e| Error::io(MODEL_TMP, "sync", e))?;
+    }
+    drop(f);
+    storage.rename(MODEL_TMP, MODEL_FILE).map_err(|e| Error::io(MODEL_FILE, "rename", e))?;
+    if sync {
+        storage.sync_dir().map_err(|e| Error::io(storage.location(), "sync directory", e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage() {
+        let r = ModelRecord { name: "m".into(), weights_sha256: "ab".repeat(32), config_sha256: "cd".repeat(32) };
+        let bytes = r.encode();
+        assert_eq!(ModelRecord::decode(&bytes).unwrap(), r);
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x10;
+            assert!(ModelRecord::decode(&b).is_err(), "flip at {i} undetected");
+        }
+        assert!(ModelRecord::decode(&bytes[..bytes.len() - 1]).is_err());
+    }
+}
