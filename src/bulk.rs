@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 
 use crate::db::Database;
 use crate::document::Document;
-use crate::encoder::TextKind;
-use crate::error::{Error, Result};
+use crate::encoder::{EncoderError, TextKind};
+use crate::error::{display_key, Error, Result};
 
 /// How [`Database::import`] batches its work.
 #[derive(Debug, Clone)]
@@ -102,9 +102,19 @@ impl Database {
                         return;
                     }
                     let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
-                    let result = encoder.encode_batch(&texts, TextKind::Document).map_err(Error::from).map(|vectors| {
-                        batch.into_iter().zip(vectors).map(|((k, t), v)| (k, Document::new(v).with_text(t))).collect()
-                    });
+                    let result = encoder
+                        .encode_batch(&texts, TextKind::Document)
+                        .map_err(|e| match e {
+                            EncoderError::NoContent { index } => Error::EmptyText { key: display_key(&batch[index].0) },
+                            e => Error::Encoder(e),
+                        })
+                        .map(|vectors| {
+                            batch
+                                .into_iter()
+                                .zip(vectors)
+                                .map(|((k, t), v)| (k, Document::new(v).with_text(t)))
+                                .collect()
+                        });
                     if tx.send((index, result)).is_err() {
                         return;
                     }

@@ -99,6 +99,12 @@ pub enum Error {
     /// Loading a model or encoding text failed.
     #[error(transparent)]
     Encoder(#[from] EncoderError),
+    /// A text to insert encodes to an empty vector (empty or whitespace only), so it could never be found.
+    #[error("document {key}: its text encodes to an empty vector (empty, whitespace only, or no active latent)")]
+    EmptyText {
+        /// The document's key.
+        key: String,
+    },
     /// A text operation was called on a database opened without an encoder.
     #[error("no encoder: open the database with Options::with_encoder to insert or search text")]
     NoEncoder,

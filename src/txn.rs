@@ -7,7 +7,7 @@ use parking_lot::MutexGuard;
 
 use crate::db::{Database, Shared, Writer};
 use crate::document::{Document, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN};
-use crate::encoder::Encoder;
+use crate::encoder::{Encoder, EncoderError};
 use crate::error::{display_key, Error, Result};
 use crate::options::Durability;
 use crate::search::{search_version, Hit, SearchOptions};
@@ -83,7 +83,8 @@ impl<'db> WriteTransaction<'db> {
     }
 
     /// Encodes `text` as a document with the database's encoder and inserts it (the text is stored with the
-    /// vector); fails with [`Error::DuplicateKey`] if `key` exists and [`Error::NoEncoder`] without an encoder.
+    /// vector); fails with [`Error::DuplicateKey`] if `key` exists, [`Error::NoEncoder`] without an encoder,
+    /// and [`Error::EmptyText`] when the text encodes to nothing (empty or whitespace only).
     /// Texts longer than the model's `max_length` tokens are encoded from their beginning (the whole text is
     /// stored).
     pub fn insert_text(&mut self, key: impl AsRef<[u8]>, text: &str) -> Result<()> {
@@ -112,7 +113,10 @@ impl<'db> WriteTransaction<'db> {
                 reason: format!("text of {} bytes exceeds {MAX_TEXT_LEN}", text.len()),
             });
         }
-        let vector = encoder.encode_document(text)?;
+        let vector = encoder.encode_document(text).map_err(|e| match e {
+            EncoderError::NoContent { .. } => Error::EmptyText { key: display_key(key) },
+            e => Error::Encoder(e),
+        })?;
         Ok(Document::new(vector).with_text(text))
     }
 
@@ -268,8 +272,8 @@ impl Snapshot {
         self.search_with(query, &SearchOptions::top(k))
     }
 
-    /// Encodes `query` with the database's encoder and returns the exact top-`k` documents. An empty or
-    /// whitespace-only query has no content tokens, hence an empty vector and no hits.
+    /// Encodes `query` with the database's encoder and returns the exact top-`k` documents. A query that
+    /// encodes to nothing (empty or whitespace only) has no hits.
     pub fn search_text(&self, query: &str, k: usize) -> Result<Vec<Hit>> {
         self.search_text_with(query, &SearchOptions::top(k))
     }
@@ -277,8 +281,11 @@ impl Snapshot {
     /// [`search_text`](Self::search_text) with options (documents, rescoring).
     pub fn search_text_with(&self, query: &str, options: &SearchOptions) -> Result<Vec<Hit>> {
         let encoder = self.encoder.as_ref().ok_or(Error::NoEncoder)?;
-        let v = encoder.encode_query(query)?;
-        self.search_with(&v, options)
+        match encoder.encode_query(query) {
+            Ok(v) => self.search_with(&v, options),
+            Err(EncoderError::NoContent { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Exact top-k with options (documents, rescoring).

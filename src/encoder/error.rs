@@ -57,6 +57,13 @@ pub enum EncoderError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// A text encodes to an empty vector: it is empty or whitespace only (no content tokens), or it activates
+    /// no latent. Such a text cannot be indexed; as a query it matches nothing.
+    #[error("text #{index} of the batch encodes to an empty vector (empty, whitespace only, or no active latent)")]
+    NoContent {
+        /// Position of the text in the batch.
+        index: usize,
+    },
     /// The model has no SAE, so it can give token states but not sparse vectors.
     #[error("model {name} has no SAE (splare.json has no \"sae\" section); it cannot produce sparse vectors")]
     NoSae {

@@ -253,9 +253,14 @@ impl Encoder {
     }
 
     /// Encodes texts; results are in input order. Texts are grouped by length into forward passes of at most
-    /// `batch_size`. An empty or whitespace-only text gives an empty vector (it has no content tokens).
+    /// `batch_size`. A blank text (empty or whitespace only), or one that encodes to nothing, fails the batch
+    /// with [`EncoderError::NoContent`] naming its position.
     pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S], kind: TextKind) -> EncoderResult<Vec<SparseVector>> {
         self.sae()?;
+        // A blank text has nothing to encode (whatever its tokenizer would make of the whitespace or prefix).
+        if let Some(index) = texts.iter().position(|t| t.as_ref().trim().is_empty()) {
+            return Err(EncoderError::NoContent { index });
+        }
         let rows: Vec<Vec<u32>> =
             texts.iter().map(|t| self.tokenize(t.as_ref(), kind)).collect::<EncoderResult<_>>()?;
         let mut order: Vec<usize> = (0..rows.len()).collect();
@@ -265,7 +270,7 @@ impl Encoder {
             let chunk_rows: Vec<Vec<u32>> = chunk.iter().map(|&i| rows[i].clone()).collect();
             let pooled = self.pooled_ids(&chunk_rows, self.config.backbone.bidirectional, false)?.pooled;
             for (&i, dense) in chunk.iter().zip(pooled) {
-                out[i] = Some(self.prune(&dense, kind));
+                out[i] = Some(self.prune(&dense, kind).ok_or(EncoderError::NoContent { index: i })?);
             }
         }
         Ok(out.into_iter().map(|v| v.expect("every text encoded")).collect())
@@ -359,7 +364,7 @@ impl Encoder {
     }
 
     /// Clamps a pooled vector to `max_weight` and keeps its top-k entries (ties: lower latent id first).
-    fn prune(&self, dense: &[f32], kind: TextKind) -> SparseVector {
+    fn prune(&self, dense: &[f32], kind: TextKind) -> Option<SparseVector> {
         let k = match kind {
             TextKind::Query => self.config.top_k.query,
             TextKind::Document => self.config.top_k.document,
@@ -373,6 +378,7 @@ impl Encoder {
         }
         entries.sort_unstable_by_key(|e| e.0);
         let (ids, weights): (Vec<u32>, Vec<f32>) = entries.into_iter().unzip();
-        SparseVector::new(ids, weights).expect("pooled weights are finite, positive and ids unique")
+        // Pooled weights are finite, positive and ids unique: only emptiness can fail.
+        SparseVector::new(ids, weights).ok()
     }
 }
