@@ -41,6 +41,9 @@ use hf_config::HfConfig;
 use sae::Sae;
 use tokenize::TextTokenizer;
 
+/// Token rows per SAE matrix product on the CPU (a 256 × 16,384 f32 block is 16 MiB).
+const SAE_CHUNK_ROWS: usize = 256;
+
 /// Whether a text is a query or a document: they differ in prefix and in top-k pruning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextKind {
@@ -310,55 +313,31 @@ impl Encoder {
             return Ok(EncoderTrace { hidden: hidden_trace, latents, pooled });
         }
         let flat = hidden.reshape((b * n, d))?;
-        let idx = Tensor::from_vec(rows_used.clone(), (rows_used.len(),), &self.device)?;
-        let picked = flat.index_select(&idx, 0)?;
-        let pre = sae.pre_activations(&picked)?;
-        if matches!(self.device, candle_core::Device::Cpu) {
+        // Rows go through the SAE in chunks, bounding the [rows, latents] pre-activation matrix. The projection
+        // runs on the model's device; the activation (TopK selection included) and the pooling run on the CPU
+        // over each chunk. Pooling keeps the max activation per latent and applies log(1 + ReLU(.)) once at
+        // the end (it is monotone).
+        let mut scratch = Vec::with_capacity(nl);
+        for chunk in rows_used.chunks(SAE_CHUNK_ROWS) {
+            let idx = Tensor::from_slice(chunk, (chunk.len(),), &self.device)?;
+            let pre = sae.pre_activations(&flat.index_select(&idx, 0)?)?;
             let mut pre = pre.flatten_all()?.to_vec1::<f32>()?;
-            let mut scratch = Vec::with_capacity(nl);
-            for (r, &row_id) in rows_used.iter().enumerate() {
+            for (r, &row_id) in chunk.iter().enumerate() {
                 let row = &mut pre[r * nl..(r + 1) * nl];
                 sae.activate_row(row, &mut scratch);
                 let (bi, ti) = (row_id as usize / n, row_id as usize % n);
                 if batch.pool[row_id as usize] {
                     for (p, &w) in pooled[bi].iter_mut().zip(row.iter()) {
-                        let v = w.max(0.0).ln_1p();
-                        if v > *p {
-                            *p = v;
-                        }
+                        *p = p.max(w);
                     }
                 }
                 if trace {
                     latents[bi][ti].copy_from_slice(row);
                 }
             }
-        } else {
-            let act = sae.activate_tensor(&pre)?;
-            if trace {
-                let all = act.to_vec2::<f32>()?;
-                for (r, &row_id) in rows_used.iter().enumerate() {
-                    latents[row_id as usize / n][row_id as usize % n] = all[r].clone();
-                }
-            }
-            // Max-pool on the device, one text at a time (its pooled rows are contiguous).
-            let logged = (act.relu()? + 1.0)?.log()?;
-            let mut start = 0;
-            for (bi, p) in pooled.iter_mut().enumerate() {
-                let owned: Vec<usize> = (start..rows_used.len())
-                    .take_while(|&r| rows_used[r] as usize / n == bi)
-                    .filter(|&r| batch.pool[rows_used[r] as usize])
-                    .collect();
-                let count = (start..rows_used.len()).take_while(|&r| rows_used[r] as usize / n == bi).count();
-                if !owned.is_empty() {
-                    let sel = Tensor::from_vec(
-                        owned.iter().map(|&r| r as u32).collect::<Vec<_>>(),
-                        (owned.len(),),
-                        &self.device,
-                    )?;
-                    *p = logged.index_select(&sel, 0)?.max(0)?.to_vec1::<f32>()?;
-                }
-                start += count;
-            }
+        }
+        for p in pooled.iter_mut().flatten() {
+            *p = p.max(0.0).ln_1p();
         }
         Ok(EncoderTrace { hidden: hidden_trace, latents, pooled })
     }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 use serde_json::Value;
 
 use super::config::{Activation, InputNorm, SaeLayout, SaeSpec};
@@ -19,7 +19,6 @@ pub(crate) struct Sae {
     pre_bias: Option<Tensor>,
     /// Per-latent JumpReLU thresholds.
     threshold: Option<Vec<f32>>,
-    threshold_t: Option<Tensor>,
     pub(crate) activation: Activation,
     input_scale: Option<f64>,
     pub(crate) n_latents: usize,
@@ -272,10 +271,6 @@ impl Sae {
                 }
             }
         }
-        let threshold_t = match &threshold {
-            Some(t) => Some(Tensor::from_slice(t, (n,), device)?),
-            None => None,
-        };
         Ok(Sae {
             w: raw.w.to_device(device)?,
             bias: raw.bias.to_device(device)?,
@@ -284,7 +279,6 @@ impl Sae {
                 None => None,
             },
             threshold,
-            threshold_t,
             activation,
             input_scale,
             n_latents: n,
@@ -339,23 +333,5 @@ impl Sae {
                 row.iter_mut().for_each(|x| *x = x.max(0.0));
             }
         }
-    }
-
-    /// Activations for pre-activations `[rows, N]` on any device (the accelerator path).
-    pub(crate) fn activate_tensor(&self, pre: &Tensor) -> EncoderResult<Tensor> {
-        Ok(match &self.activation {
-            Activation::Relu => pre.relu()?,
-            Activation::Jumprelu { .. } => {
-                let th = self.threshold_t.as_ref().expect("thresholds checked at load");
-                let keep = pre.broadcast_gt(th)?.to_dtype(pre.dtype())?;
-                (pre * keep)?.relu()?
-            }
-            Activation::Topk { k } => {
-                let (sorted, _) = pre.sort_last_dim(false)?;
-                let kth = sorted.narrow(D::Minus1, k - 1, 1)?;
-                let keep = pre.broadcast_ge(&kth)?.to_dtype(pre.dtype())?;
-                (pre * keep)?.relu()?
-            }
-        })
     }
 }
