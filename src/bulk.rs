@@ -55,6 +55,8 @@ pub struct ImportReport {
 }
 
 type Batch = Vec<(Vec<u8>, String)>;
+/// An encoded batch (or the error that stopped it), tagged with its position in the input.
+type Encoded = (u64, Result<Vec<(Vec<u8>, Document)>>);
 
 impl Database {
     /// Encodes and stores `(key, text)` pairs: worker threads take batches from the iterator and encode them
@@ -83,7 +85,7 @@ impl Database {
         let start = Instant::now();
         let source = Mutex::new((0u64, docs.into_iter().map(|(k, t)| (k.as_ref().to_vec(), t.into()))));
         let stop = AtomicBool::new(false);
-        let (tx, rx) = mpsc::sync_channel::<(u64, Result<Vec<(Vec<u8>, Document)>>)>(options.workers * 2);
+        let (tx, rx) = mpsc::sync_channel::<Encoded>(options.workers * 2);
         std::thread::scope(|scope| {
             for _ in 0..options.workers {
                 let tx = tx.clone();
@@ -131,7 +133,7 @@ impl Database {
 
     fn commit_in_order(
         &self,
-        rx: &mpsc::Receiver<(u64, Result<Vec<(Vec<u8>, Document)>>)>,
+        rx: &mpsc::Receiver<Encoded>,
         options: &ImportOptions,
         start: Instant,
         progress: &mut impl FnMut(&ImportProgress),

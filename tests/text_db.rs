@@ -226,3 +226,20 @@ fn paraphrases_are_found_by_the_default_model() {
     println!("paraphrase top-1: {top1}/{} overall; per language {per_lang:?}", pairs.len());
     assert!(top1 * 10 >= pairs.len() * 7, "only {top1} of {} paraphrases ranked first", pairs.len());
 }
+
+#[test]
+fn damaged_model_record_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let enc = tiny();
+    drop(Database::open(dir.path(), Options::with_encoder(enc.clone()).unwrap()).unwrap());
+    let p = dir.path().join("MODEL");
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[20] ^= 0x01;
+    std::fs::write(&p, &bytes).unwrap();
+    let err = Database::open(dir.path(), Options::with_encoder(enc).unwrap()).unwrap_err();
+    assert!(err.is_corruption() && err.to_string().contains("MODEL"), "{err}");
+    // Vector-only access still opens; the integrity check names the file.
+    let db = Database::open(dir.path(), Options::default()).unwrap();
+    let report = db.check();
+    assert!(report.problems.iter().any(|p| p.contains("MODEL")), "{:?}", report.problems);
+}

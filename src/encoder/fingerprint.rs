@@ -45,7 +45,11 @@ fn model_files(dir: &Path, cfg: &SplareConfig) -> EncoderResult<Vec<PathBuf>> {
                 files.push(p.join("sae_weights.safetensors"));
             }
             SaeLayout::LlamaScope => {
-                files.push(p.join("hyperparams.json"));
+                for cfg in ["hyperparams.json", "hyperparameters.json"] {
+                    if p.join(cfg).is_file() {
+                        files.push(p.join(cfg));
+                    }
+                }
                 let ck = p.join("checkpoints/final.safetensors");
                 if ck.is_file() {
                     files.push(ck);

@@ -122,7 +122,12 @@ fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
             })
         }
         SaeLayout::LlamaScope => {
-            let cfg_path = need_file(&base, "hyperparams.json", "the Llama Scope SAE config")?;
+            // sae_lens downloads `hyperparams.json`; some copies call it `hyperparameters.json`.
+            let cfg_path = if base.join("hyperparameters.json").is_file() && !base.join("hyperparams.json").is_file() {
+                base.join("hyperparameters.json")
+            } else {
+                need_file(&base, "hyperparams.json", "the Llama Scope SAE config")?
+            };
             let cfg = read_json(&cfg_path)?;
             let file = if base.join("checkpoints/final.safetensors").is_file() {
                 base.join("checkpoints/final.safetensors")
@@ -304,7 +309,8 @@ impl Sae {
             Activation::Jumprelu { .. } => {
                 let th = self.threshold.as_deref().expect("thresholds checked at load");
                 for (x, &t) in row.iter_mut().zip(th) {
-                    if !(*x > t) {
+                    // NaN or at/below the threshold: inactive.
+                    if (*x).partial_cmp(&t) != Some(std::cmp::Ordering::Greater) {
                         *x = 0.0;
                     }
                 }
