@@ -271,3 +271,60 @@ impl SplareConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> EncoderResult<SplareConfig> {
+        SplareConfig::parse(text, Path::new("splare.json"))
+    }
+
+    #[test]
+    fn defaults_and_activations() {
+        let c = parse(
+            r#"{"format":1,"name":"m","backbone":{"kind":"llama","layer":27,"bidirectional":true},
+            "sae":{"layout":"llama_scope","path":"sae"}}"#,
+        )
+        .unwrap();
+        assert_eq!((c.top_k.query, c.top_k.document, c.max_length), (40, 400, 512));
+        assert_eq!(c.pooling.tokens, PoolTokens::Content);
+        assert!(c.backbone.kind.is_decoder());
+        let sae = c.sae.unwrap();
+        assert_eq!((sae.activation, sae.input_norm), (None, None));
+        let c = parse(
+            r#"{"format":1,"name":"m","backbone":{"kind":"xlm-roberta","layer":1},
+            "sae":{"layout":"gemma_scope","path":"p.npz","activation":{"kind":"jumprelu","threshold":0.5},
+            "input_norm":{"kind":"dataset_wise","average_norm":3.0}},"pooling":{"tokens":"all"}}"#,
+        )
+        .unwrap();
+        let sae = c.sae.unwrap();
+        assert_eq!(sae.activation, Some(Activation::Jumprelu { threshold: Some(0.5) }));
+        assert_eq!(sae.input_norm, Some(InputNorm::DatasetWise { average_norm: 3.0 }));
+    }
+
+    #[test]
+    fn invalid_configs_are_refused_with_the_reason() {
+        let base = r#"{"format":1,"name":"m","backbone":{"kind":"bert","layer":2}}"#;
+        assert!(parse(base).is_ok());
+        for (bad, needle) in [
+            (base.replace("\"format\":1", "\"format\":2"), "format"),
+            (base.replace("\"layer\":2", "\"layer\":0"), "layer"),
+            (base.replace("\"bert\"", "\"t5\""), "unknown variant"),
+            (base.replace("\"name\":\"m\"", "\"name\":\" \""), "name"),
+            (base.replace('}', ",\"extra\":1}"), "unknown field"),
+            (base.replace("}}", "},\"max_weight\":-1}"), "max_weight"),
+            (
+                base.replace(
+                    "}}",
+                    "},\"sae\":{\"layout\":\"splaredb\",\"path\":\"s\",\"activation\":{\"kind\":\"topk\",\"k\":0}}}",
+                ),
+                "k must",
+            ),
+            ("not json".to_string(), "splare.json"),
+        ] {
+            let e = parse(&bad).unwrap_err().to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+    }
+}

@@ -88,3 +88,24 @@ impl Precision {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_devices() {
+        assert_eq!(Device::parse("auto"), Some(Device::Auto));
+        assert_eq!(Device::parse("cpu"), Some(Device::Cpu));
+        assert_eq!(Device::parse("cuda"), Some(Device::Cuda(0)));
+        assert_eq!(Device::parse("cuda:3"), Some(Device::Cuda(3)));
+        assert_eq!(Device::parse("metal:1"), Some(Device::Metal(1)));
+        for bad in ["gpu", "cpu:1", "cuda:x", ""] {
+            assert_eq!(Device::parse(bad), None, "{bad}");
+        }
+        assert!(Device::Cpu.resolve().unwrap().is_cpu());
+        if !cfg!(feature = "cuda") {
+            assert!(matches!(Device::Cuda(0).resolve(), Err(EncoderError::Device { .. })));
+        }
+    }
+}

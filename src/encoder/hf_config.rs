@@ -220,3 +220,57 @@ impl HfConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_transformers_spellings() {
+        let p = Path::new("config.json");
+        let v4 = r#"{"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
+            "intermediate_size":128,"vocab_size":100,"rope_theta":500000.0,"rms_norm_eps":1e-5,
+            "rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,
+            "original_max_position_embeddings":8192}}"#;
+        let v5 = r#"{"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,
+            "intermediate_size":128,"vocab_size":100,"rms_norm_eps":1e-5,
+            "rope_parameters":{"rope_theta":500000.0,"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,
+            "high_freq_factor":4.0,"original_max_position_embeddings":8192}}"#;
+        let a = HfConfig::parse(v4, p, Some("llama")).unwrap();
+        let b = HfConfig::parse(v5, p, Some("llama")).unwrap();
+        assert_eq!((a.rope_theta, b.rope_theta), (500000.0, 500000.0));
+        assert_eq!(a.rope_llama3, b.rope_llama3);
+        assert!(a.rope_llama3.is_some());
+        assert_eq!((a.head_dim, a.num_key_value_heads, a.hidden_act), (16, 2, HiddenAct::Silu));
+        // Gemma-2 without layer_types: even layers slide.
+        let g = r#"{"hidden_size":64,"num_hidden_layers":3,"num_attention_heads":4,"intermediate_size":128,
+            "vocab_size":100,"sliding_window":8,"hidden_activation":"gelu_pytorch_tanh","head_dim":16}"#;
+        let g = HfConfig::parse(g, p, Some("gemma2")).unwrap();
+        assert_eq!(g.sliding_layers, vec![true, false, true]);
+        assert_eq!(g.hidden_act, HiddenAct::GeluTanh);
+    }
+
+    #[test]
+    fn bad_configs_name_the_field() {
+        let p = Path::new("config.json");
+        for (text, needle) in [
+            (r#"{"num_hidden_layers":2,"num_attention_heads":4}"#, "hidden_size"),
+            (
+                r#"{"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":3,"intermediate_size":1,"vocab_size":1}"#,
+                "multiple",
+            ),
+            (
+                r#"{"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":1,"vocab_size":1,"hidden_act":"swoosh"}"#,
+                "swoosh",
+            ),
+            (
+                r#"{"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,"intermediate_size":1,"vocab_size":1,"rope_scaling":{"rope_type":"yarn"}}"#,
+                "yarn",
+            ),
+            ("[1,2]", "JSON object"),
+        ] {
+            let e = HfConfig::parse(text, p, Some("llama")).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+}

@@ -341,3 +341,41 @@ impl Sae {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sae(activation: Activation, threshold: Option<Vec<f32>>) -> Sae {
+        let dev = Device::Cpu;
+        Sae {
+            w: Tensor::zeros((2, 5), DType::F32, &dev).unwrap(),
+            bias: Tensor::zeros(5, DType::F32, &dev).unwrap(),
+            pre_bias: None,
+            threshold,
+            activation,
+            input_scale: None,
+            n_latents: 5,
+        }
+    }
+
+    #[test]
+    fn activations() {
+        let mut scratch = Vec::new();
+        let mut row = vec![0.5, -1.0, 2.0, 0.5, 1.0];
+        sae(Activation::Relu, None).activate_row(&mut row, &mut scratch);
+        assert_eq!(row, vec![0.5, 0.0, 2.0, 0.5, 1.0]);
+        // TopK keeps exactly k, ties to the lower latent id, then ReLU.
+        let mut row = vec![0.5, -1.0, 2.0, 0.5, 1.0];
+        sae(Activation::Topk { k: 3 }, None).activate_row(&mut row, &mut scratch);
+        assert_eq!(row, vec![0.5, 0.0, 2.0, 0.0, 1.0]);
+        let mut row = vec![-3.0, -1.0, -2.0, 0.5, -4.0];
+        sae(Activation::Topk { k: 2 }, None).activate_row(&mut row, &mut scratch);
+        assert_eq!(row, vec![0.0, 0.0, 0.0, 0.5, 0.0]);
+        // JumpReLU: strictly above the per-latent threshold; NaN is inactive.
+        let mut row = vec![0.5, 0.7, f32::NAN, 0.2, -1.0];
+        sae(Activation::Jumprelu { threshold: None }, Some(vec![0.5, 0.6, 0.0, 0.1, -2.0]))
+            .activate_row(&mut row, &mut scratch);
+        assert_eq!(row, vec![0.0, 0.7, 0.0, 0.2, 0.0]);
+    }
+}
