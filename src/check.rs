@@ -59,6 +59,9 @@ pub(crate) fn check(storage: &dyn Storage, version: &Version, retained: &HashSet
     if let Err(e) = crate::model_record::read_model_record(storage) {
         report.problems.push(e.to_string());
     }
+    if let Err(e) = crate::labels::read_labels(storage) {
+        report.problems.push(e.to_string());
+    }
     for orphan in orphan_files(&names, &manifest).into_iter().filter(|n| !retained.contains(n)) {
         report.problems.push(format!("{orphan}: orphan file, not referenced by the manifest"));
     }

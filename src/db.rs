@@ -133,6 +133,8 @@ pub struct SegmentInfo {
     pub postings: u64,
     /// Size of the segment file.
     pub bytes: u64,
+    /// Bytes per section (postings, blocks, latents, docs, doc_index, keys, fst; format-spec.md §3).
+    pub sections: Vec<(&'static str, u64)>,
 }
 
 impl Database {
@@ -367,6 +369,7 @@ impl Database {
                 deleted: s.deletes.count(),
                 postings: s.segment.num_postings(),
                 bytes: s.segment.file_len(),
+                sections: s.segment.section_sizes(),
             })
             .collect()
     }
@@ -427,6 +430,33 @@ impl Database {
     /// The encoder the database was opened with, if any.
     pub fn encoder(&self) -> Option<&Arc<crate::encoder::Encoder>> {
         self.shared.options.encoder.as_ref()
+    }
+
+    /// Latent labels stored in the database (`LABELS` file; empty when none were built).
+    pub fn labels(&self) -> Result<std::collections::BTreeMap<u32, String>> {
+        crate::labels::read_labels(self.shared.storage.as_ref())
+    }
+
+    /// Replaces the database's latent labels (atomically; labels are cut to
+    /// [`MAX_LABEL_LEN`](crate::MAX_LABEL_LEN) bytes at a character boundary).
+    pub fn set_labels(&self, labels: &std::collections::BTreeMap<u32, String>) -> Result<()> {
+        let writer = self.shared.writer.as_ref().ok_or(Error::ReadOnly)?.lock();
+        self.shared.check_writable(&writer)?;
+        if let Some((&id, _)) = labels.range(self.shared.dims..).next() {
+            return Err(Error::InvalidOptions(format!("label for latent {id}, outside the {} dims", self.shared.dims)));
+        }
+        let cut: std::collections::BTreeMap<u32, String> = labels
+            .iter()
+            .map(|(&id, l)| {
+                let mut end = l.len().min(crate::labels::MAX_LABEL_LEN);
+                while !l.is_char_boundary(end) {
+                    end -= 1;
+                }
+                (id, l[..end].to_string())
+            })
+            .collect();
+        let sync = self.shared.options.durability != Durability::Off;
+        crate::labels::write_labels(self.shared.storage.as_ref(), &cut, sync)
     }
 
     /// The model recorded in the database (`MODEL` file): the one whose vectors it holds, if any.
@@ -589,7 +619,7 @@ pub(crate) fn orphan_files(names: &[String], manifest: &Manifest) -> Vec<String>
             } else if let Some(n) = parse_wal_file_name(name) {
                 n < manifest.log_number
             } else {
-                *name == MANIFEST_TMP || *name == crate::model_record::MODEL_TMP
+                *name == MANIFEST_TMP || *name == crate::model_record::MODEL_TMP || *name == crate::labels::LABELS_TMP
             }
         })
         .cloned()

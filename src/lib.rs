@@ -42,6 +42,8 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod group_commit;
+mod inspect;
+mod labels;
 mod manifest;
 mod memtable;
 mod merge;
@@ -63,6 +65,8 @@ pub use check::CheckReport;
 pub use db::{CompactProgress, Database, DatabaseInfo, SegmentInfo};
 pub use document::{Document, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN};
 pub use error::{Error, Result};
+pub use inspect::LatentInfo;
+pub use labels::MAX_LABEL_LEN;
 pub use merge_policy::{MergePolicy, SegmentStats};
 pub use model_record::ModelRecord;
 pub use options::{Durability, Options};

@@ -119,18 +119,7 @@ pub(crate) fn read_manifest(storage: &dyn Storage) -> Result<Option<Manifest>> {
 
 /// Atomically replaces the manifest (temp file, sync, rename, directory sync; no syncs when `sync` is false).
 pub(crate) fn write_manifest(storage: &dyn Storage, manifest: &Manifest, sync: bool) -> Result<()> {
-    let bytes = manifest.encode();
-    let mut f = storage.create(MANIFEST_TMP).map_err(|e| Error::io(MANIFEST_TMP, "create", e))?;
-    f.write_all(&bytes).map_err(|e| Error::io(MANIFEST_TMP, "write", e))?;
-    if sync {
-        f.sync().map_err(|e| Error::io(MANIFEST_TMP, "sync", e))?;
-    }
-    drop(f);
-    storage.rename(MANIFEST_TMP, MANIFEST_FILE).map_err(|e| Error::io(MANIFEST_FILE, "rename", e))?;
-    if sync {
-        storage.sync_dir().map_err(|e| Error::io(storage.location(), "sync directory", e))?;
-    }
-    Ok(())
+    crate::storage::replace_file(storage, MANIFEST_TMP, MANIFEST_FILE, &manifest.encode(), sync)
 }
 
 #[cfg(test)]

@@ -103,18 +103,7 @@ pub(crate) fn read_model_record(storage: &dyn Storage) -> Result<Option<ModelRec
 
 /// Writes the `MODEL` file atomically (no syncs when `sync` is false).
 pub(crate) fn write_model_record(storage: &dyn Storage, record: &ModelRecord, sync: bool) -> Result<()> {
-    let bytes = record.encode();
-    let mut f = storage.create(MODEL_TMP).map_err(|e| Error::io(MODEL_TMP, "create", e))?;
-    f.write_all(&bytes).map_err(|e| Error::io(MODEL_TMP, "write", e))?;
-    if sync {
-        f.sync().map_err(|e| Error::io(MODEL_TMP, "sync", e))?;
-    }
-    drop(f);
-    storage.rename(MODEL_TMP, MODEL_FILE).map_err(|e| Error::io(MODEL_FILE, "rename", e))?;
-    if sync {
-        storage.sync_dir().map_err(|e| Error::io(storage.location(), "sync directory", e))?;
-    }
-    Ok(())
+    crate::storage::replace_file(storage, MODEL_TMP, MODEL_FILE, &record.encode(), sync)
 }
 
 #[cfg(test)]

@@ -247,6 +247,19 @@ impl Snapshot {
         Snapshot { dims, quantizer, version, encoder }
     }
 
+    pub(crate) fn version(&self) -> &Version {
+        &self.version
+    }
+
+    pub(crate) fn quantizer(&self) -> &Quantizer {
+        &self.quantizer
+    }
+
+    /// The encoder the database was opened with, if any.
+    pub fn encoder(&self) -> Option<&Arc<Encoder>> {
+        self.encoder.as_ref()
+    }
+
     /// Sequence number of the last transaction this snapshot includes (0 for an empty database).
     pub fn seq(&self) -> u64 {
         self.version.seq

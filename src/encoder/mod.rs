@@ -44,6 +44,9 @@ use tokenize::TextTokenizer;
 /// Token rows per SAE matrix product on the CPU (a 256 × 16,384 f32 block is 16 MiB).
 const SAE_CHUNK_ROWS: usize = 256;
 
+/// One token's text and its active latents `(latent, activation)`, strongest first.
+pub type TokenActivations = (String, Vec<(u32, f32)>);
+
 /// Whether a text is a query or a document: they differ in prefix and in top-k pruning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextKind {
@@ -103,6 +106,7 @@ pub struct Encoder {
     device: candle_core::Device,
     identity: ModelIdentity,
     batch_size: usize,
+    labels: std::collections::BTreeMap<u32, String>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -187,6 +191,7 @@ impl Encoder {
         };
         let pad_id = hf.pad_token_id.unwrap_or(0);
         let identity = fingerprint::identify(dir, &config, &config_bytes)?;
+        let labels = read_labels_tsv(dir)?;
         Ok(Encoder {
             dir: dir.to_path_buf(),
             config,
@@ -198,6 +203,7 @@ impl Encoder {
             device,
             identity,
             batch_size: options.batch_size.unwrap_or(32).max(1),
+            labels,
         })
     }
 
@@ -232,6 +238,31 @@ impl Encoder {
 
     fn sae(&self) -> EncoderResult<&Sae> {
         self.sae.as_ref().ok_or_else(|| EncoderError::NoSae { name: self.config.name.clone() })
+    }
+
+    /// Latent labels shipped with the model (`labels.tsv` in the model directory; empty when absent).
+    pub fn labels(&self) -> &std::collections::BTreeMap<u32, String> {
+        &self.labels
+    }
+
+    /// Each pooled token of `text` with its active SAE latents (latent, activation), strongest first: which
+    /// words make which latents fire.
+    pub fn token_activations(&self, text: &str, kind: TextKind) -> EncoderResult<Vec<TokenActivations>> {
+        self.sae()?;
+        let ids = self.tokenize(text, kind)?;
+        let trace = self.trace_ids(std::slice::from_ref(&ids), None)?;
+        let mut out = Vec::new();
+        for (t, &id) in ids.iter().enumerate() {
+            let pooled = self.config.pooling.tokens == PoolTokens::All || !self.tokenizer.special.contains(&id);
+            if !pooled {
+                continue;
+            }
+            let mut acts: Vec<(u32, f32)> =
+                trace.latents[0][t].iter().enumerate().filter(|(_, &w)| w > 0.0).map(|(j, &w)| (j as u32, w)).collect();
+            acts.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            out.push((self.tokenizer.token_text(id), acts));
+        }
+        Ok(out)
     }
 
     /// Token ids of a text as the encoder would see them (prefix added, truncated to `max_length`).
@@ -360,4 +391,30 @@ impl Encoder {
         // Pooled weights are finite, positive and ids unique: only emptiness can fail.
         SparseVector::new(ids, weights).ok()
     }
+}
+
+/// Reads `labels.tsv` from a model directory: one `latent<TAB>label` per line, `#` comments and blank lines
+/// ignored. Absent file: no labels.
+fn read_labels_tsv(dir: &Path) -> EncoderResult<std::collections::BTreeMap<u32, String>> {
+    let path = dir.join("labels.tsv");
+    let mut labels = std::collections::BTreeMap::new();
+    if !path.is_file() {
+        return Ok(labels);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| EncoderError::io(&path, e))?;
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let parsed = line.split_once('\t').and_then(|(id, label)| Some((id.trim().parse::<u32>().ok()?, label.trim())));
+        match parsed {
+            Some((id, label)) => {
+                labels.insert(id, label.to_string());
+            }
+            None => {
+                return Err(EncoderError::invalid(&path, format!("line {}: expected `latent<TAB>label`", n + 1)));
+            }
+        }
+    }
+    Ok(labels)
 }

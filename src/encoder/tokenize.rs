@@ -103,6 +103,11 @@ impl TextTokenizer {
         Ok(TextTokenizer { inner, special, max_length })
     }
 
+    /// The text of token `id` (as the vocabulary spells it, e.g. `▁cat` or `##s`).
+    pub(crate) fn token_text(&self, id: u32) -> String {
+        self.inner.id_to_token(id).unwrap_or_else(|| format!("<{id}>"))
+    }
+
     /// The largest token id the tokenizer can produce.
     pub(crate) fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)

@@ -387,6 +387,11 @@ impl Segment {
         *self.retired.lock() = Some((storage, retained));
     }
 
+    /// Bytes of each section, named as format-spec.md names them.
+    pub(crate) fn section_sizes(&self) -> Vec<(&'static str, u64)> {
+        (0..super::NUM_SECTIONS).map(|s| (section::NAMES[s], self.sections[s].len() as u64)).collect()
+    }
+
     /// Number of stored postings.
     pub(crate) fn num_postings(&self) -> u64 {
         self.num_postings

@@ -1,25 +1,15 @@
-//! The `splaredb` command-line tool. `splaredb model ...` manages encoder models (import, inspect, encode).
+//! `splaredb model ...`: manage encoder models (import, inspect, encode).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use splaredb::encoder::{self, import, Device, Encoder, EncoderOptions, TextKind};
 
 #[derive(Parser)]
-#[command(name = "splaredb", version, about = "splaredb: an embedded database for learned sparse retrieval")]
+#[command(name = "splaredb model", about = "Manage encoder models in the model cache ($SPLAREDB_HOME/models)")]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Manage encoder models in the model cache ($SPLAREDB_HOME/models).
-    Model {
-        #[command(subcommand)]
-        command: ModelCommand,
-    },
+    command: ModelCommand,
 }
 
 #[derive(Subcommand)]
@@ -78,9 +68,11 @@ fn parse_device(s: &str) -> Result<Device, String> {
     Device::parse(s).ok_or_else(|| format!("unknown device {s:?} (auto, cpu, cuda[:N], metal[:N])"))
 }
 
-fn run(cli: Cli) -> Result<(), String> {
-    match cli.command {
-        Command::Model { command } => match command {
+/// Runs `splaredb model ARGS...` (`args` starts with the program name).
+pub fn run(args: Vec<String>) -> Result<(), String> {
+    let cli = Cli::parse_from(std::iter::once("splaredb model".to_string()).chain(args.into_iter().skip(2)));
+    {
+        match cli.command {
             ModelCommand::Home => println!("{}", encoder::splaredb_home().display()),
             ModelCommand::Import { source } => {
                 let out = match source {
@@ -138,17 +130,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     println!("{id}\t{w:.4}");
                 }
             }
-        },
-    }
-    Ok(())
-}
-
-fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("splaredb: {e}");
-            ExitCode::FAILURE
         }
     }
+    Ok(())
 }

@@ -1,0 +1,96 @@
+//! Inspection of a snapshot's index: its keys in order, and where a latent fires (for the shell's `.latent`,
+//! `.labels build`, and for tests).
+
+use std::collections::BTreeSet;
+
+use crate::error::Result;
+use crate::segment::BLOCK_LEN;
+use crate::txn::Snapshot;
+
+/// Where one latent fires, as [`Snapshot::latent_info`] reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatentInfo {
+    /// The latent.
+    pub latent: u32,
+    /// Live documents whose vector has the latent.
+    pub documents: u64,
+    /// Posting-list entries stored in segments (deleted documents included until a merge drops them).
+    pub postings: u64,
+    /// Posting-list blocks in segments.
+    pub blocks: u64,
+    /// Largest stored impact, dequantized (the per-block maxima's maximum); 0 when the latent never fires.
+    pub max_impact: f32,
+    /// The live documents where it fires most: (key, full-precision weight), strongest first.
+    pub top: Vec<(Vec<u8>, f32)>,
+}
+
+impl Snapshot {
+    /// Every live key, in ascending byte order.
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        let v = self.version();
+        let mut keys: BTreeSet<Vec<u8>> = BTreeSet::new();
+        for k in v.memtable.keys_at(v.seq) {
+            if v.memtable.get_at(&k, v.seq).is_some() {
+                keys.insert(k.to_vec());
+            }
+        }
+        for view in &v.segments {
+            for doc in 0..view.segment.num_docs() {
+                if !view.deletes.contains(doc) {
+                    keys.insert(view.segment.key(doc).to_vec());
+                }
+            }
+        }
+        keys.into_iter().collect()
+    }
+
+    /// Statistics of one latent's posting lists and the `top` live documents where it is strongest.
+    pub fn latent_info(&self, latent: u32, top: usize) -> Result<LatentInfo> {
+        let v = self.version();
+        let q = self.quantizer();
+        let mut info = LatentInfo { latent, documents: 0, postings: 0, blocks: 0, max_impact: 0.0, top: vec![] };
+        // Candidates by quantized impact; their full-precision weights are read afterwards.
+        let mut candidates: Vec<(u8, Vec<u8>)> = Vec::new();
+        let mut docs = [0u32; BLOCK_LEN];
+        for view in &v.segments {
+            let Some(entry) = view.segment.latent(latent) else { continue };
+            info.postings += entry.doc_freq as u64;
+            info.blocks += entry.num_blocks as u64;
+            info.max_impact = info.max_impact.max(q.dequantize(entry.max_impact));
+            for b in entry.first_block..entry.first_block + entry.num_blocks {
+                let meta = view.segment.block(b as usize);
+                let impacts = view.segment.decode(&meta, &mut docs);
+                for (&doc, &impact) in docs.iter().zip(impacts) {
+                    if !view.deletes.contains(doc) {
+                        info.documents += 1;
+                        candidates.push((impact, view.segment.key(doc).to_vec()));
+                    }
+                }
+            }
+        }
+        for k in v.memtable.keys_at(v.seq) {
+            if let Some(doc) = v.memtable.get_at(&k, v.seq) {
+                if let Ok(i) = doc.vector.ids().binary_search(&latent) {
+                    let w = doc.vector.weights()[i];
+                    info.documents += 1;
+                    info.max_impact = info.max_impact.max(q.dequantize(q.quantize(w)));
+                    candidates.push((q.quantize(w), k.to_vec()));
+                }
+            }
+        }
+        candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        // Quantization can reorder near-equal weights: read a margin of candidates at full precision.
+        let mut exact: Vec<(Vec<u8>, f32)> = Vec::new();
+        for (_, key) in candidates.into_iter().take(top.saturating_mul(4).max(top)) {
+            if let Some(doc) = self.get(&key)? {
+                if let Ok(i) = doc.vector.ids().binary_search(&latent) {
+                    exact.push((key, doc.vector.weights()[i]));
+                }
+            }
+        }
+        exact.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        exact.truncate(top);
+        info.top = exact;
+        Ok(info)
+    }
+}
