@@ -54,7 +54,18 @@ pub struct ImportReport {
     pub elapsed: Duration,
 }
 
-type Batch = Vec<(Vec<u8>, String)>;
+/// A text to import with its key and optional JSON metadata ([`Database::import_documents`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextDocument {
+    /// The document's key.
+    pub key: Vec<u8>,
+    /// The text, encoded with the database's model and stored.
+    pub text: String,
+    /// Optional metadata stored with it.
+    pub metadata: Option<serde_json::Value>,
+}
+
+type Batch = Vec<TextDocument>;
 /// An encoded batch (or the error that stopped it), tagged with its position in the input.
 type Encoded = (u64, Result<Vec<(Vec<u8>, Document)>>);
 
@@ -70,7 +81,7 @@ impl Database {
         &self,
         docs: I,
         options: &ImportOptions,
-        mut progress: impl FnMut(&ImportProgress),
+        progress: impl FnMut(&ImportProgress),
     ) -> Result<ImportReport>
     where
         I: IntoIterator<Item = (K, T)>,
@@ -78,12 +89,28 @@ impl Database {
         K: AsRef<[u8]>,
         T: Into<String>,
     {
+        let docs =
+            docs.into_iter().map(|(k, t)| TextDocument { key: k.as_ref().to_vec(), text: t.into(), metadata: None });
+        self.import_documents(docs, options, progress)
+    }
+
+    /// [`import`](Self::import) for documents that carry metadata.
+    pub fn import_documents<I>(
+        &self,
+        docs: I,
+        options: &ImportOptions,
+        mut progress: impl FnMut(&ImportProgress),
+    ) -> Result<ImportReport>
+    where
+        I: IntoIterator<Item = TextDocument>,
+        I::IntoIter: Send,
+    {
         let encoder = self.encoder().ok_or(Error::NoEncoder)?.clone();
         if options.batch_size == 0 || options.commit_every == 0 || options.workers == 0 {
             return Err(Error::InvalidOptions("import batch_size, commit_every and workers must be at least 1".into()));
         }
         let start = Instant::now();
-        let source = Mutex::new((0u64, docs.into_iter().map(|(k, t)| (k.as_ref().to_vec(), t.into()))));
+        let source = Mutex::new((0u64, docs.into_iter()));
         let stop = AtomicBool::new(false);
         let (tx, rx) = mpsc::sync_channel::<Encoded>(options.workers * 2);
         std::thread::scope(|scope| {
@@ -103,18 +130,24 @@ impl Database {
                     if batch.is_empty() {
                         return;
                     }
-                    let texts: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
+                    let texts: Vec<&str> = batch.iter().map(|d| d.text.as_str()).collect();
                     let result = encoder
                         .encode_batch(&texts, TextKind::Document)
                         .map_err(|e| match e {
-                            EncoderError::NoContent { index } => Error::EmptyText { key: display_key(&batch[index].0) },
+                            EncoderError::NoContent { index } => {
+                                Error::EmptyText { key: display_key(&batch[index].key) }
+                            }
                             e => Error::Encoder(e),
                         })
                         .map(|vectors| {
                             batch
                                 .into_iter()
                                 .zip(vectors)
-                                .map(|((k, t), v)| (k, Document::new(v).with_text(t)))
+                                .map(|(d, v)| {
+                                    let mut doc = Document::new(v).with_text(d.text);
+                                    doc.metadata = d.metadata;
+                                    (d.key, doc)
+                                })
                                 .collect()
                         });
                     if tx.send((index, result)).is_err() {

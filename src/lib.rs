@@ -60,7 +60,7 @@ mod vector;
 mod version;
 mod wal;
 
-pub use bulk::{ImportOptions, ImportProgress, ImportReport};
+pub use bulk::{ImportOptions, ImportProgress, ImportReport, TextDocument};
 pub use check::CheckReport;
 pub use db::{CompactProgress, Database, DatabaseInfo, SegmentInfo};
 pub use document::{Document, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN};

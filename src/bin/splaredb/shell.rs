@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use splaredb::encoder::{resolve_model, Encoder, EncoderOptions, TextKind, DEFAULT_MODEL};
-use splaredb::{Database, Document, ImportOptions, Options, SearchOptions, SparseVector};
+use splaredb::{Database, Document, ImportOptions, Options, SearchOptions, SparseVector, TextDocument};
 
 use crate::render::{snippet, Cell, Mode, Table};
 
@@ -714,14 +714,18 @@ impl Shell {
         let db = self.db()?;
         let start = db.read().len();
         let jsonl = text.lines().find(|l| !l.trim().is_empty()).is_some_and(|l| l.trim_start().starts_with('{'));
-        let mut texts: Vec<(String, String)> = Vec::new();
+        let mut texts: Vec<TextDocument> = Vec::new();
         let mut docs: Vec<(String, Document)> = Vec::new();
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             if !jsonl {
-                texts.push((format!("line-{}", n + 1), line.to_string()));
+                texts.push(TextDocument {
+                    key: format!("line-{}", n + 1).into_bytes(),
+                    text: line.to_string(),
+                    metadata: None,
+                });
                 continue;
             }
             let v: serde_json::Value =
@@ -743,13 +747,7 @@ impl Shell {
                 }
                 None => {
                     let body = body.ok_or_else(|| format!("{file}:{}: needs \"text\" or \"vector\"", n + 1))?;
-                    if let Some(metadata) = metadata {
-                        let enc = self.encoder()?;
-                        let vector = enc.encode_document(&body).map_err(|e| format!("{file}:{}: {e}", n + 1))?;
-                        docs.push((id, Document::new(vector).with_text(body).with_metadata(metadata)));
-                    } else {
-                        texts.push((id, body));
-                    }
+                    texts.push(TextDocument { key: id.into_bytes(), text: body, metadata });
                 }
             }
         }
@@ -773,7 +771,7 @@ impl Shell {
                 return Err(self.encoder().unwrap_err());
             }
             let done = docs.len() as u64;
-            db.import(texts, &ImportOptions::default(), |p| bar.set_position(done + p.committed))
+            db.import_documents(texts, &ImportOptions::default(), |p| bar.set_position(done + p.committed))
                 .map_err(|e| e.to_string())?;
         }
         bar.finish_and_clear();
