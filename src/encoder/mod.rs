@@ -41,6 +41,9 @@ use hf_config::HfConfig;
 use sae::Sae;
 use tokenize::TextTokenizer;
 
+/// Padded tokens per forward pass of [`Encoder::encode_batch`] when it holds more than one text.
+const TOKEN_BUDGET: usize = 4096;
+
 /// Token rows per SAE matrix product on the CPU (a 256 × 16,384 f32 block is 16 MiB).
 const SAE_CHUNK_ROWS: usize = 256;
 
@@ -286,8 +289,8 @@ impl Encoder {
         Ok(self.encode_batch(&[text], TextKind::Document)?.remove(0))
     }
 
-    /// Encodes texts; results are in input order. Texts are grouped by length into forward passes of at most
-    /// `batch_size`. A blank text (empty or whitespace only), or one that encodes to nothing, fails the batch
+    /// Encodes texts; results are in input order. Texts are sorted by length and grouped into forward passes
+    /// of at most `batch_size` texts and 4,096 padded tokens. A blank text (empty or whitespace only), or one that encodes to nothing, fails the batch
     /// with [`EncoderError::NoContent`] naming its position.
     pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S], kind: TextKind) -> EncoderResult<Vec<SparseVector>> {
         self.sae()?;
@@ -300,7 +303,21 @@ impl Encoder {
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| rows[i].len());
         let mut out: Vec<Option<SparseVector>> = vec![None; rows.len()];
-        for chunk in order.chunks(self.batch_size) {
+        // Forward passes over texts of similar length: at most `batch_size` texts and, beyond one text, at most
+        // TOKEN_BUDGET padded tokens (a 500-token text does not pad 31 short ones to its length).
+        let mut chunks: Vec<&[usize]> = Vec::new();
+        let mut start = 0;
+        for end in 1..=order.len() {
+            let longest = rows[order[end - 1]].len().max(1);
+            let next_fits = end < order.len()
+                && end - start < self.batch_size
+                && (end - start + 1) * rows[order[end]].len().max(longest) <= TOKEN_BUDGET;
+            if !next_fits {
+                chunks.push(&order[start..end]);
+                start = end;
+            }
+        }
+        for chunk in chunks {
             let chunk_rows: Vec<Vec<u32>> = chunk.iter().map(|&i| rows[i].clone()).collect();
             let pooled = self.pooled_ids(&chunk_rows, self.config.backbone.bidirectional, false)?.pooled;
             for (&i, dense) in chunk.iter().zip(pooled) {
