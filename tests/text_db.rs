@@ -27,24 +27,12 @@ fn tweaked_copy(name: &str, dest: &Path, edit: impl Fn(&mut serde_json::Value)) 
     let src = fixture(name);
     let out = dest.join(name);
     std::fs::create_dir_all(&out).unwrap();
-    copy_dir(&src, &out);
+    common::copy_dir(&src, &out);
     let mut cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("splare.json")).unwrap()).unwrap();
     edit(&mut cfg);
     std::fs::write(out.join("splare.json"), serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
     out
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -93,12 +93,64 @@ pub(crate) fn attention(
     Ok(probs.matmul(&v)?)
 }
 
+/// Multi-head (grouped-query) self-attention with RoPE and output projection, shared by the decoders.
+pub(crate) struct SelfAttention {
+    pub(crate) q: Linear,
+    pub(crate) k: Linear,
+    pub(crate) v: Linear,
+    pub(crate) o: Linear,
+    pub(crate) heads: usize,
+    pub(crate) kv_heads: usize,
+    pub(crate) head_dim: usize,
+    pub(crate) scale: f64,
+    pub(crate) softcap: Option<f64>,
+}
+
+impl SelfAttention {
+    /// Loads `{prefix}.self_attn.{q,k,v,o}_proj`.
+    pub(crate) fn load(
+        w: &Weights,
+        prefix: &str,
+        cfg: &HfConfig,
+        scale: f64,
+        softcap: Option<f64>,
+    ) -> EncoderResult<Self> {
+        let (h, hd) = (cfg.hidden_size, cfg.head_dim);
+        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        let bias = cfg.attention_bias;
+        Ok(SelfAttention {
+            q: linear(w, &format!("{prefix}.self_attn.q_proj"), nh * hd, h, bias)?,
+            k: linear(w, &format!("{prefix}.self_attn.k_proj"), nkv * hd, h, bias)?,
+            v: linear(w, &format!("{prefix}.self_attn.v_proj"), nkv * hd, h, bias)?,
+            o: linear(w, &format!("{prefix}.self_attn.o_proj"), h, nh * hd, false)?,
+            heads: nh,
+            kv_heads: nkv,
+            head_dim: hd,
+            scale,
+            softcap,
+        })
+    }
+
+    /// Attention over normalised states `y` `[b, n, hidden]`, projected back to `[b, n, hidden]`.
+    pub(crate) fn forward(&self, y: &Tensor, cos: &Tensor, sin: &Tensor, mask: &Tensor) -> EncoderResult<Tensor> {
+        let (b, n, _) = y.dims3()?;
+        let heads = |t: Tensor, nh: usize| -> candle_core::Result<Tensor> {
+            t.reshape((b, n, nh, self.head_dim))?.transpose(1, 2)?.contiguous()
+        };
+        let q = heads(self.q.forward(y)?, self.heads)?;
+        let k = heads(self.k.forward(y)?, self.kv_heads)?;
+        let v = heads(self.v.forward(y)?, self.kv_heads)?;
+        let q = candle_nn::rotary_emb::rope(&q, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope(&k, cos, sin)?;
+        let ctx = attention(&q, &k, &v, mask, self.scale, self.softcap, self.heads / self.kv_heads)?;
+        let ctx = ctx.transpose(1, 2)?.reshape((b, n, self.heads * self.head_dim))?;
+        Ok(self.o.forward(&ctx)?)
+    }
+}
+
 struct Block {
     in_norm: RmsNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    attn: SelfAttention,
     post_norm: RmsNorm,
     gate: Linear,
     up: Linear,
@@ -111,10 +163,6 @@ pub(crate) struct DecoderModel {
     embed: MappedEmbedding,
     blocks: Vec<Block>,
     rope: Rope,
-    heads: usize,
-    kv_heads: usize,
-    head_dim: usize,
-    hidden: usize,
     window: Option<usize>,
     dtype: DType,
     device: Device,
@@ -123,18 +171,13 @@ pub(crate) struct DecoderModel {
 impl DecoderModel {
     pub(crate) fn load(w: &Weights, cfg: &HfConfig, layers: usize) -> EncoderResult<DecoderModel> {
         let (h, hd) = (cfg.hidden_size, cfg.head_dim);
-        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
         let embed = w.embedding("embed_tokens.weight", cfg.vocab_size, h)?;
         let mut blocks = Vec::with_capacity(layers);
         for i in 0..layers {
             let p = format!("layers.{i}");
-            let bias = cfg.attention_bias;
             blocks.push(Block {
                 in_norm: RmsNorm::new(w.get(&format!("{p}.input_layernorm.weight"), &[h])?, cfg.norm_eps),
-                q: linear(w, &format!("{p}.self_attn.q_proj"), nh * hd, h, bias)?,
-                k: linear(w, &format!("{p}.self_attn.k_proj"), nkv * hd, h, bias)?,
-                v: linear(w, &format!("{p}.self_attn.v_proj"), nkv * hd, h, bias)?,
-                o: linear(w, &format!("{p}.self_attn.o_proj"), h, nh * hd, false)?,
+                attn: SelfAttention::load(w, &p, cfg, 1.0 / (hd as f64).sqrt(), None)?,
                 post_norm: RmsNorm::new(w.get(&format!("{p}.post_attention_layernorm.weight"), &[h])?, cfg.norm_eps),
                 gate: linear(w, &format!("{p}.mlp.gate_proj"), cfg.intermediate_size, h, false)?,
                 up: linear(w, &format!("{p}.mlp.up_proj"), cfg.intermediate_size, h, false)?,
@@ -146,10 +189,6 @@ impl DecoderModel {
             embed,
             blocks,
             rope: Rope::new(cfg),
-            heads: nh,
-            kv_heads: nkv,
-            head_dim: hd,
-            hidden: h,
             window: cfg.sliding_window,
             dtype: w.dtype,
             device: w.device.clone(),
@@ -161,28 +200,16 @@ impl DecoderModel {
         let mut x = self.embed.forward(&batch.ids, b, n, &self.device, self.dtype)?;
         let masks = Masks::new(batch, bidirectional, self.window, &self.device, self.dtype)?;
         let (cos, sin) = self.rope.tables(n, &self.device, self.dtype)?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
         for blk in &self.blocks {
             let r = x.clone();
             let y = blk.in_norm.forward(&x)?;
-            let heads = |t: Tensor, nh: usize| -> candle_core::Result<Tensor> {
-                t.reshape((b, n, nh, self.head_dim))?.transpose(1, 2)?.contiguous()
-            };
-            let q = heads(blk.q.forward(&y)?, self.heads)?;
-            let k = heads(blk.k.forward(&y)?, self.kv_heads)?;
-            let v = heads(blk.v.forward(&y)?, self.kv_heads)?;
-            let q = candle_nn::rotary_emb::rope(&q, &cos, &sin)?;
-            let k = candle_nn::rotary_emb::rope(&k, &cos, &sin)?;
             let mask = if blk.sliding { &masks.sliding } else { &masks.full };
-            let ctx = attention(&q, &k, &v, mask, scale, None, self.heads / self.kv_heads)?;
-            let ctx = ctx.transpose(1, 2)?.reshape((b, n, self.heads * self.head_dim))?;
-            x = (r + blk.o.forward(&ctx)?)?;
+            x = (r + blk.attn.forward(&y, &cos, &sin, mask)?)?;
             let r = x.clone();
             let y = blk.post_norm.forward(&x)?;
             let y = blk.down.forward(&(blk.gate.forward(&y)?.silu()? * blk.up.forward(&y)?)?)?;
             x = (r + y)?;
         }
-        let _ = self.hidden;
         Ok(x)
     }
 }

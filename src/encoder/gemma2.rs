@@ -7,7 +7,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module};
 
-use super::decoder::{attention, linear, Masks};
+use super::decoder::{linear, Masks, SelfAttention};
 use super::error::EncoderResult;
 use super::hf_config::HfConfig;
 use super::rope::Rope;
@@ -36,10 +36,7 @@ impl GemmaNorm {
 
 struct Block {
     in_norm: GemmaNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    attn: SelfAttention,
     post_attn_norm: GemmaNorm,
     pre_ff_norm: GemmaNorm,
     gate: Linear,
@@ -54,12 +51,7 @@ pub(crate) struct Gemma2Model {
     embed: MappedEmbedding,
     blocks: Vec<Block>,
     rope: Rope,
-    heads: usize,
-    kv_heads: usize,
-    head_dim: usize,
     hidden: usize,
-    scale: f64,
-    softcap: Option<f64>,
     window: Option<usize>,
     dtype: DType,
     device: Device,
@@ -68,19 +60,15 @@ pub(crate) struct Gemma2Model {
 impl Gemma2Model {
     pub(crate) fn load(w: &Weights, cfg: &HfConfig, layers: usize) -> EncoderResult<Gemma2Model> {
         let (h, hd) = (cfg.hidden_size, cfg.head_dim);
-        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
         let eps = cfg.norm_eps;
         let embed = w.embedding("embed_tokens.weight", cfg.vocab_size, h)?;
+        let scale = 1.0 / cfg.query_pre_attn_scalar.unwrap_or(hd as f64).sqrt();
         let mut blocks = Vec::with_capacity(layers);
         for i in 0..layers {
             let p = format!("layers.{i}");
-            let bias = cfg.attention_bias;
             blocks.push(Block {
                 in_norm: GemmaNorm::load(w, &format!("{p}.input_layernorm.weight"), h, eps)?,
-                q: linear(w, &format!("{p}.self_attn.q_proj"), nh * hd, h, bias)?,
-                k: linear(w, &format!("{p}.self_attn.k_proj"), nkv * hd, h, bias)?,
-                v: linear(w, &format!("{p}.self_attn.v_proj"), nkv * hd, h, bias)?,
-                o: linear(w, &format!("{p}.self_attn.o_proj"), h, nh * hd, false)?,
+                attn: SelfAttention::load(w, &p, cfg, scale, cfg.attn_logit_softcapping)?,
                 post_attn_norm: GemmaNorm::load(w, &format!("{p}.post_attention_layernorm.weight"), h, eps)?,
                 pre_ff_norm: GemmaNorm::load(w, &format!("{p}.pre_feedforward_layernorm.weight"), h, eps)?,
                 gate: linear(w, &format!("{p}.mlp.gate_proj"), cfg.intermediate_size, h, false)?,
@@ -94,12 +82,7 @@ impl Gemma2Model {
             embed,
             blocks,
             rope: Rope::new(cfg),
-            heads: nh,
-            kv_heads: nkv,
-            head_dim: hd,
             hidden: h,
-            scale: 1.0 / cfg.query_pre_attn_scalar.unwrap_or(hd as f64).sqrt(),
-            softcap: cfg.attn_logit_softcapping,
             window: cfg.sliding_window,
             dtype: w.dtype,
             device: w.device.clone(),
@@ -117,18 +100,8 @@ impl Gemma2Model {
         for blk in &self.blocks {
             let r = x.clone();
             let y = blk.in_norm.forward(&x)?;
-            let heads = |t: Tensor, nh: usize| -> candle_core::Result<Tensor> {
-                t.reshape((b, n, nh, self.head_dim))?.transpose(1, 2)?.contiguous()
-            };
-            let q = heads(blk.q.forward(&y)?, self.heads)?;
-            let k = heads(blk.k.forward(&y)?, self.kv_heads)?;
-            let v = heads(blk.v.forward(&y)?, self.kv_heads)?;
-            let q = candle_nn::rotary_emb::rope(&q, &cos, &sin)?;
-            let k = candle_nn::rotary_emb::rope(&k, &cos, &sin)?;
             let mask = if blk.sliding { &masks.sliding } else { &masks.full };
-            let ctx = attention(&q, &k, &v, mask, self.scale, self.softcap, self.heads / self.kv_heads)?;
-            let ctx = ctx.transpose(1, 2)?.reshape((b, n, self.heads * self.head_dim))?;
-            let y = blk.post_attn_norm.forward(&blk.o.forward(&ctx)?)?;
+            let y = blk.post_attn_norm.forward(&blk.attn.forward(&y, &cos, &sin, mask)?)?;
             x = (r + y)?;
             let r = x.clone();
             let y = blk.pre_ff_norm.forward(&x)?;

@@ -82,3 +82,16 @@ pub fn files(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
     v.sort();
     v
 }
+
+/// Copies a directory tree (fixtures to a scratch place tests may change).
+pub fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+    }
+}
