@@ -77,17 +77,16 @@ impl ModelRecord {
         if version != VERSION {
             return Err(Error::UnsupportedVersion { file: MODEL_FILE.into(), found: version, supported: VERSION });
         }
-        let mut fields = Vec::new();
-        for _ in 0..3 {
-            let s = std::str::from_utf8(r.len_bytes().map_err(short)?).map_err(|_| bad("field is not UTF-8"))?;
-            fields.push(s.to_string());
-        }
+        let mut field = || -> Result<String> {
+            let bytes = r.len_bytes().map_err(short)?;
+            Ok(std::str::from_utf8(bytes).map_err(|_| bad("field is not UTF-8"))?.to_string())
+        };
+        let name = field()?;
+        let weights_sha256 = field()?;
+        let config_sha256 = field()?;
         if r.remaining() != 0 {
             return Err(bad("trailing bytes"));
         }
-        let config_sha256 = fields.pop().unwrap();
-        let weights_sha256 = fields.pop().unwrap();
-        let name = fields.pop().unwrap();
         Ok(ModelRecord { name, weights_sha256, config_sha256 })
     }
 }

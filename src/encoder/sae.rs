@@ -50,18 +50,20 @@ struct Raw {
     input_norm: Option<InputNorm>,
 }
 
-fn load_st(file: &Path, names: &[&str], required: bool) -> EncoderResult<Option<Tensor>> {
+/// A required tensor (any of `names`) of a safetensors file, as f32.
+fn need_st(file: &Path, names: &[&str]) -> EncoderResult<Tensor> {
+    load_st(file, names)?.ok_or_else(|| EncoderError::invalid(file, format!("missing tensor {}", names.join(" or "))))
+}
+
+/// An optional tensor (the first of `names` present) of a safetensors file, as f32.
+fn load_st(file: &Path, names: &[&str]) -> EncoderResult<Option<Tensor>> {
     let st = open_safetensors(&[file.to_path_buf()])?;
     for n in names {
         if let Ok(t) = st.load(n, &Device::Cpu) {
             return Ok(Some(t.to_dtype(DType::F32)?));
         }
     }
-    if required {
-        Err(EncoderError::invalid(file, format!("missing tensor {}", names.join(" or "))))
-    } else {
-        Ok(None)
-    }
+    Ok(None)
 }
 
 fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
@@ -69,12 +71,12 @@ fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
     match spec.layout {
         SaeLayout::Splaredb => {
             let file = need_file(model_dir, &spec.path, "the SAE (layout splaredb)")?;
-            let w = load_st(&file, &["encoder.weight"], true)?.unwrap().t()?.contiguous()?;
+            let w = need_st(&file, &["encoder.weight"])?.t()?.contiguous()?;
             Ok(Raw {
                 w,
-                bias: load_st(&file, &["encoder.bias"], true)?.unwrap(),
-                pre_bias: load_st(&file, &["pre_bias"], false)?,
-                threshold: load_st(&file, &["threshold"], false)?,
+                bias: need_st(&file, &["encoder.bias"])?,
+                pre_bias: load_st(&file, &["pre_bias"])?,
+                threshold: load_st(&file, &["threshold"])?,
                 activation: None,
                 input_norm: None,
                 file,
@@ -110,12 +112,12 @@ fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
                 }
             }
             let apply_b_dec = cfg.get("apply_b_dec_to_input").and_then(Value::as_bool).unwrap_or(false);
-            let pre_bias = if apply_b_dec { Some(load_st(&file, &["b_dec"], true)?.unwrap()) } else { None };
+            let pre_bias = if apply_b_dec { Some(need_st(&file, &["b_dec"])?) } else { None };
             Ok(Raw {
-                w: load_st(&file, &["W_enc"], true)?.unwrap(),
-                bias: load_st(&file, &["b_enc"], true)?.unwrap(),
+                w: need_st(&file, &["W_enc"])?,
+                bias: need_st(&file, &["b_enc"])?,
                 pre_bias,
-                threshold: load_st(&file, &["threshold"], false)?,
+                threshold: load_st(&file, &["threshold"])?,
                 activation,
                 input_norm: None,
                 file,
@@ -176,15 +178,15 @@ fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
                     return Err(EncoderError::invalid(&cfg_path, format!("unsupported norm_activation {other:?}")))
                 }
             };
-            let w = load_st(&file, &["encoder.weight"], true)?.unwrap().t()?.contiguous()?;
+            let w = need_st(&file, &["encoder.weight"])?.t()?.contiguous()?;
             let pre_bias = if cfg.get("apply_decoder_bias_to_pre_encoder").and_then(Value::as_bool) == Some(true) {
-                Some(load_st(&file, &["decoder.bias"], true)?.unwrap())
+                Some(need_st(&file, &["decoder.bias"])?)
             } else {
                 None
             };
             Ok(Raw {
                 w,
-                bias: load_st(&file, &["encoder.bias"], true)?.unwrap(),
+                bias: need_st(&file, &["encoder.bias"])?,
                 pre_bias,
                 threshold: None,
                 activation: Some(activation),
