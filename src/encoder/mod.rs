@@ -230,7 +230,7 @@ impl Encoder {
         Ok(self.sae()?.n_latents as u32)
     }
 
-    /// The device the model runs on, e.g. `cpu` or `cuda:0`.
+    /// The kind of device the model runs on: `cpu`, `cuda` or `metal`.
     pub fn device_name(&self) -> String {
         match &self.device {
             candle_core::Device::Cpu => "cpu".into(),
