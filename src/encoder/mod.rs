@@ -324,7 +324,9 @@ impl Encoder {
                 out[i] = Some(self.prune(&dense, kind).ok_or(EncoderError::NoContent { index: i })?);
             }
         }
-        Ok(out.into_iter().map(|v| v.expect("every text encoded")).collect())
+        out.into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| EncoderError::Compute("a text was left unencoded".into()))
     }
 
     /// Backbone states at the SAE's layer for each text's tokens (`[tokens][hidden]` per text).

