@@ -751,6 +751,10 @@ impl Shell {
                 }
             }
         }
+        if !texts.is_empty() {
+            // Texts need the model: fail before anything is written.
+            self.encoder()?;
+        }
         let total = (texts.len() + docs.len()) as u64;
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
@@ -767,9 +771,6 @@ impl Shell {
             bar.inc(chunk.len() as u64);
         }
         if !texts.is_empty() {
-            if db.encoder().is_none() {
-                return Err(self.encoder().unwrap_err());
-            }
             let done = docs.len() as u64;
             db.import_documents(texts, &ImportOptions::default(), |p| bar.set_position(done + p.committed))
                 .map_err(|e| e.to_string())?;
