@@ -39,6 +39,7 @@ mod db;
 mod document;
 pub mod encoder;
 mod error;
+pub mod eval;
 #[doc(hidden)]
 pub mod fuzzing;
 mod group_commit;

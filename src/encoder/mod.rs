@@ -300,24 +300,8 @@ impl Encoder {
         }
         let rows: Vec<Vec<u32>> =
             texts.iter().map(|t| self.tokenize(t.as_ref(), kind)).collect::<EncoderResult<_>>()?;
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_by_key(|&i| rows[i].len());
         let mut out: Vec<Option<SparseVector>> = vec![None; rows.len()];
-        // Forward passes over texts of similar length: at most `batch_size` texts and, beyond one text, at most
-        // TOKEN_BUDGET padded tokens (a 500-token text does not pad 31 short ones to its length).
-        let mut chunks: Vec<&[usize]> = Vec::new();
-        let mut start = 0;
-        for end in 1..=order.len() {
-            let longest = rows[order[end - 1]].len().max(1);
-            let next_fits = end < order.len()
-                && end - start < self.batch_size
-                && (end - start + 1) * rows[order[end]].len().max(longest) <= TOKEN_BUDGET;
-            if !next_fits {
-                chunks.push(&order[start..end]);
-                start = end;
-            }
-        }
-        for chunk in chunks {
+        for chunk in self.length_batches(&rows) {
             let chunk_rows: Vec<Vec<u32>> = chunk.iter().map(|&i| rows[i].clone()).collect();
             let pooled = self.pooled_ids(&chunk_rows, self.config.backbone.bidirectional, false)?.pooled;
             for (&i, dense) in chunk.iter().zip(pooled) {
@@ -327,6 +311,65 @@ impl Encoder {
         out.into_iter()
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| EncoderError::Compute("a text was left unencoded".into()))
+    }
+
+    /// Groups row indices into forward passes over texts of similar length: at most `batch_size` texts and,
+    /// beyond one text, at most [`TOKEN_BUDGET`] padded tokens (a 500-token text does not pad 31 short ones to
+    /// its length).
+    fn length_batches(&self, rows: &[Vec<u32>]) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&i| rows[i].len());
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for end in 1..=order.len() {
+            let longest = rows[order[end - 1]].len().max(1);
+            let next_fits = end < order.len()
+                && end - start < self.batch_size
+                && (end - start + 1) * rows[order[end]].len().max(longest) <= TOKEN_BUDGET;
+            if !next_fits {
+                chunks.push(order[start..end].to_vec());
+                start = end;
+            }
+        }
+        chunks
+    }
+
+    /// Dense sentence embeddings from the backbone: the states at the SAE's layer, mean-pooled over every
+    /// non-padding token (special tokens included, as sentence-transformers does) and L2-normalised. `prefix`
+    /// is prepended to each text (multilingual-e5 expects `"query: "` / `"passage: "`). With a model whose
+    /// layer is the backbone's last (splare-e5-small), this is the backbone's own dense embedding, the
+    /// baseline dense retrieval compares against. Results are in input order.
+    pub fn embed<S: AsRef<str>>(&self, texts: &[S], prefix: &str) -> EncoderResult<Vec<Vec<f32>>> {
+        let rows: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| {
+                let mut ids = self.tokenizer.encode(prefix, t.as_ref())?;
+                ids.truncate(self.max_length);
+                Ok(ids)
+            })
+            .collect::<EncoderResult<_>>()?;
+        let mut out = vec![Vec::new(); rows.len()];
+        for chunk in self.length_batches(&rows) {
+            let chunk_rows: Vec<Vec<u32>> = chunk.iter().map(|&i| rows[i].clone()).collect();
+            let batch =
+                TokenBatch::from_rows(&chunk_rows, self.pad_id, &self.tokenizer.special, self.config.pooling.tokens);
+            let hidden = self.backbone.forward(&batch, self.config.backbone.bidirectional)?;
+            let (b, n, d) = hidden.dims3()?;
+            let mask: Vec<f32> = batch.mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
+            let mask = Tensor::from_vec(mask, (b, n, 1), &self.device)?.to_dtype(hidden.dtype())?;
+            let summed = hidden.broadcast_mul(&mask)?.sum(1)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            for ((&i, mut v), row) in chunk.iter().zip(summed).zip(&chunk_rows) {
+                let count = row.len().max(1) as f32;
+                v.iter_mut().for_each(|x| *x /= count);
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if norm > 0.0 {
+                    v.iter_mut().for_each(|x| *x /= norm);
+                }
+                debug_assert_eq!(v.len(), d);
+                out[i] = v;
+            }
+        }
+        Ok(out)
     }
 
     /// Backbone states at the SAE's layer for each text's tokens (`[tokens][hidden]` per text).

@@ -1,0 +1,139 @@
+//! splaredb as a system under evaluation: the corpus goes into a real database through
+//! [`Database::import_documents`], the queries through the encoder and [`Snapshot::search`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{BeirDataset, EvalError, EvalResult, IndexStats, Ranking, System};
+use crate::encoder::{Encoder, EncoderError};
+use crate::{Database, Durability, ImportOptions, Options, TextDocument};
+
+/// Written next to a finished index; an index without it is rebuilt.
+const COMPLETE: &str = "complete.json";
+
+/// The sections of a segment that make up the inverted index (format-spec.md §3).
+const INVERTED_SECTIONS: [&str; 3] = ["postings", "blocks", "latents"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Complete {
+    documents: u64,
+    build_seconds: f64,
+}
+
+/// splaredb with a model: indexes into `<work>/<corpus fingerprint>-<model>` (reused by later runs and by
+/// tasks that share the corpus) and searches with the exact top-k.
+pub struct SplaredbSystem {
+    encoder: Arc<Encoder>,
+    work: PathBuf,
+    import: ImportOptions,
+    db: Option<Database>,
+}
+
+impl SplaredbSystem {
+    /// A system that keeps its indexes under `work`.
+    pub fn new(encoder: Arc<Encoder>, work: impl AsRef<Path>) -> SplaredbSystem {
+        SplaredbSystem { encoder, work: work.as_ref().to_path_buf(), import: ImportOptions::default(), db: None }
+    }
+
+    /// Import batching (default [`ImportOptions::default`]).
+    pub fn with_import_options(mut self, import: ImportOptions) -> SplaredbSystem {
+        self.import = import;
+        self
+    }
+
+    fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {
+        move |source| EvalError::Io { path: path.to_path_buf(), source }
+    }
+
+    /// The database directory used for `dataset`.
+    pub fn index_dir(&self, dataset: &BeirDataset) -> EvalResult<PathBuf> {
+        let id = self.encoder.identity();
+        Ok(self.work.join(format!(
+            "{}-{}-{}{}",
+            dataset.corpus_fingerprint()?,
+            id.name,
+            &id.weights_sha256[..8],
+            &id.config_sha256[..8]
+        )))
+    }
+}
+
+impl System for SplaredbSystem {
+    fn name(&self) -> String {
+        "splaredb".into()
+    }
+
+    fn model(&self) -> Option<String> {
+        Some(self.encoder.identity().name.clone())
+    }
+
+    fn index(&mut self, dataset: &BeirDataset) -> EvalResult<IndexStats> {
+        let dir = self.index_dir(dataset)?;
+        let marker = dir.join(COMPLETE);
+        let options = || Options::with_encoder(self.encoder.clone()).map(|o| o.durability(Durability::Off));
+        let (db, complete, reused) = if marker.is_file() {
+            let bytes = std::fs::read(&marker).map_err(Self::io(&marker))?;
+            let complete: Complete = serde_json::from_slice(&bytes).map_err(|e| EvalError::Format {
+                path: marker.clone(),
+                line: 1,
+                message: e.to_string(),
+            })?;
+            (Database::open(dir.join("db"), options()?)?, complete, true)
+        } else {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(Self::io(&dir))?;
+            }
+            std::fs::create_dir_all(&dir).map_err(Self::io(&dir))?;
+            let start = Instant::now();
+            let db = Database::open(dir.join("db"), options()?)?;
+            let mut docs = Vec::new();
+            dataset.for_each_doc(|d| {
+                docs.push(TextDocument { key: d.id.into_bytes(), text: d.text, metadata: None });
+                Ok(())
+            })?;
+            let report = db.import_documents(docs, &self.import, |_| {})?;
+            db.compact()?;
+            db.checkpoint()?;
+            let complete = Complete { documents: report.documents, build_seconds: start.elapsed().as_secs_f64() };
+            let json = serde_json::to_vec_pretty(&complete).map_err(|e| EvalError::System(e.to_string()))?;
+            std::fs::write(&marker, json).map_err(Self::io(&marker))?;
+            (db, complete, false)
+        };
+        let segments = db.segments();
+        let index_bytes = segments.iter().map(|s| s.bytes).sum();
+        let inverted = segments
+            .iter()
+            .flat_map(|s| s.sections.iter())
+            .filter(|(name, _)| INVERTED_SECTIONS.contains(name))
+            .map(|(_, b)| b)
+            .sum();
+        let postings: u64 = segments.iter().map(|s| s.postings).sum();
+        let documents = db.info().documents;
+        self.db = Some(db);
+        Ok(IndexStats {
+            documents,
+            build_seconds: complete.build_seconds,
+            index_bytes,
+            inverted_bytes: Some(inverted),
+            doc_nnz_mean: Some(postings as f64 / documents.max(1) as f64),
+            reused,
+        })
+    }
+
+    fn search(&mut self, query: &str, k: usize) -> EvalResult<Ranking> {
+        let db = self.db.as_ref().ok_or_else(|| EvalError::Invalid("search before index".into()))?;
+        let vector = match self.encoder.encode_query(query) {
+            Ok(v) => v,
+            Err(EncoderError::NoContent { .. }) => return Ok(Ranking { nnz: Some(0), ..Ranking::default() }),
+            Err(e) => return Err(e.into()),
+        };
+        let start = Instant::now();
+        let hits = db.read().search(&vector, k)?;
+        let search_time = start.elapsed();
+        let ids = hits.iter().map(|h| String::from_utf8_lossy(&h.key).into_owned()).collect();
+        Ok(Ranking { ids, nnz: Some(vector.nnz()), search_time: Some(search_time) })
+    }
+}

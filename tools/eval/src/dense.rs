@@ -1,0 +1,202 @@
+//! Dense retrieval with the backbone of a model: mean-pooled, L2-normalised embeddings
+//! ([`Encoder::embed`]) with `"query: "` / `"passage: "` prefixes, exact cosine search over every document.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use splaredb::encoder::Encoder;
+use splaredb::eval::{BeirDataset, EvalError, EvalResult, IndexStats, Ranking, System};
+
+/// Texts per [`Encoder::embed`] call while indexing.
+const CHUNK: usize = 256;
+
+/// Exact dense retrieval; document embeddings are cached under the work directory.
+pub struct DenseSystem {
+    encoder: Arc<Encoder>,
+    work: PathBuf,
+    query_prefix: String,
+    passage_prefix: String,
+    ids: Vec<String>,
+    /// Row-major `[documents, dim]`.
+    matrix: Vec<f32>,
+    dim: usize,
+}
+
+impl DenseSystem {
+    /// Dense retrieval with `encoder`'s backbone and the given prefixes.
+    pub fn new(encoder: Arc<Encoder>, work: &Path, query_prefix: &str, passage_prefix: &str) -> DenseSystem {
+        DenseSystem {
+            encoder,
+            work: work.to_path_buf(),
+            query_prefix: query_prefix.into(),
+            passage_prefix: passage_prefix.into(),
+            ids: Vec::new(),
+            matrix: Vec::new(),
+            dim: 0,
+        }
+    }
+
+    fn cache_path(&self, dataset: &BeirDataset) -> EvalResult<PathBuf> {
+        let id = self.encoder.identity();
+        let prefix: String = self.passage_prefix.chars().filter(|c| c.is_alphanumeric()).collect();
+        Ok(self.work.join(format!(
+            "{}-dense-{}-{}-{}.f32",
+            dataset.corpus_fingerprint()?,
+            id.name,
+            &id.weights_sha256[..8],
+            prefix
+        )))
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {
+    move |source| EvalError::Io { path: path.to_path_buf(), source }
+}
+
+/// Cache file: u64 documents, u64 dim, then per document: u32 id length, id bytes, dim × f32 (little-endian).
+fn write_cache(path: &Path, ids: &[String], matrix: &[f32], dim: usize, seconds: f64) -> EvalResult<()> {
+    let tmp = path.with_extension("partial");
+    let mut w = BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
+    let mut put = |bytes: &[u8]| w.write_all(bytes).map_err(io(&tmp));
+    put(&(ids.len() as u64).to_le_bytes())?;
+    put(&(dim as u64).to_le_bytes())?;
+    put(&seconds.to_le_bytes())?;
+    for (i, id) in ids.iter().enumerate() {
+        put(&(id.len() as u32).to_le_bytes())?;
+        put(id.as_bytes())?;
+        for x in &matrix[i * dim..(i + 1) * dim] {
+            put(&x.to_le_bytes())?;
+        }
+    }
+    w.into_inner().map_err(|e| EvalError::Io { path: tmp.clone(), source: e.into_error() })?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+fn read_cache(path: &Path) -> EvalResult<(Vec<String>, Vec<f32>, usize, f64)> {
+    let mut r = BufReader::new(std::fs::File::open(path).map_err(io(path))?);
+    let u64_ = |r: &mut BufReader<std::fs::File>| -> EvalResult<u64> {
+        let mut b = [0u8; 8];
+        r.read_exact(&mut b).map_err(io(path))?;
+        Ok(u64::from_le_bytes(b))
+    };
+    let n = u64_(&mut r)? as usize;
+    let dim = u64_(&mut r)? as usize;
+    let seconds = f64::from_bits(u64_(&mut r)?);
+    let mut ids = Vec::with_capacity(n);
+    let mut matrix = Vec::with_capacity(n * dim);
+    let mut row = vec![0u8; dim * 4];
+    for _ in 0..n {
+        let mut len = [0u8; 4];
+        r.read_exact(&mut len).map_err(io(path))?;
+        let mut id = vec![0u8; u32::from_le_bytes(len) as usize];
+        r.read_exact(&mut id).map_err(io(path))?;
+        ids.push(String::from_utf8(id).map_err(|e| EvalError::Format {
+            path: path.to_path_buf(),
+            line: 0,
+            message: e.to_string(),
+        })?);
+        r.read_exact(&mut row).map_err(io(path))?;
+        matrix.extend(row.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+    }
+    Ok((ids, matrix, dim, seconds))
+}
+
+impl System for DenseSystem {
+    fn name(&self) -> String {
+        "dense (exact cosine)".into()
+    }
+
+    fn model(&self) -> Option<String> {
+        Some(format!("{} backbone", self.encoder.identity().name))
+    }
+
+    fn index(&mut self, dataset: &BeirDataset) -> EvalResult<IndexStats> {
+        let cache = self.cache_path(dataset)?;
+        let reused = cache.is_file();
+        let seconds = if reused {
+            let (ids, matrix, dim, seconds) = read_cache(&cache)?;
+            (self.ids, self.matrix, self.dim) = (ids, matrix, dim);
+            seconds
+        } else {
+            let start = Instant::now();
+            let docs = dataset.corpus()?;
+            self.ids = docs.iter().map(|d| d.id.clone()).collect();
+            self.matrix.clear();
+            for chunk in docs.chunks(CHUNK) {
+                let texts: Vec<&str> = chunk.iter().map(|d| d.text.as_str()).collect();
+                for v in self.encoder.embed(&texts, &self.passage_prefix)? {
+                    self.dim = v.len();
+                    self.matrix.extend(v);
+                }
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            write_cache(&cache, &self.ids, &self.matrix, self.dim, seconds)?;
+            seconds
+        };
+        Ok(IndexStats {
+            documents: self.ids.len() as u64,
+            build_seconds: seconds,
+            index_bytes: (self.matrix.len() * 4) as u64,
+            reused,
+            ..IndexStats::default()
+        })
+    }
+
+    fn search(&mut self, query: &str, k: usize) -> EvalResult<Ranking> {
+        let q = self.encoder.embed(&[query], &self.query_prefix)?.remove(0);
+        let start = Instant::now();
+        let mut scored: Vec<(f32, usize)> = self
+            .matrix
+            .chunks_exact(self.dim.max(1))
+            .map(|row| row.iter().zip(&q).map(|(a, b)| a * b).sum())
+            .zip(0..)
+            .collect();
+        let k = k.min(scored.len());
+        if k > 0 && k < scored.len() {
+            scored.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            scored.truncate(k);
+        }
+        scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let ids = scored.iter().map(|&(_, i)| self.ids[i].clone()).collect();
+        Ok(Ranking { ids, nnz: None, search_time: Some(start.elapsed()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use splaredb::encoder::{cached_model_dir, EncoderOptions, DEFAULT_MODEL};
+    use splaredb::eval::{evaluate, BeirDataset, EvalOptions};
+
+    use super::*;
+
+    #[test]
+    fn ranks_the_fixture_and_caches_embeddings() {
+        let dir = cached_model_dir(DEFAULT_MODEL);
+        if !dir.is_dir() && std::env::var_os("SPLAREDB_SKIP_MODEL_TESTS").is_some_and(|v| v == "1") {
+            return;
+        }
+        let encoder = Arc::new(Encoder::load(&dir, &EncoderOptions::default()).expect("run tools/setup-models.sh"));
+        let data = BeirDataset::open(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/beir-mini"),
+            "test",
+            1.0,
+        )
+        .unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let mut dense = DenseSystem::new(encoder.clone(), work.path(), "query: ", "passage: ");
+        let first = evaluate(&data, &mut dense, &EvalOptions::default(), |_, _| {}).unwrap();
+        assert!(first.ndcg_at_10 > 0.6, "{}", first.ndcg_at_10);
+        assert_eq!(first.recall_at_100, 1.0);
+        // The second system reads the cached embeddings and ranks identically.
+        let mut again = DenseSystem::new(encoder, work.path(), "query: ", "passage: ");
+        let stats = again.index(&data).unwrap();
+        assert!(stats.reused);
+        assert_eq!(again.matrix, dense.matrix);
+        assert_eq!(again.ids, dense.ids);
+        assert_eq!(again.search("view pictures", 5).unwrap().ids, dense.search("view pictures", 5).unwrap().ids);
+    }
+}

@@ -1,0 +1,174 @@
+//! `splaredb-eval`: retrieval quality of splaredb and of baselines on BEIR-layout datasets.
+//!
+//! ```text
+//! splaredb-eval run --dataset DIR --system splaredb|dense|bm25 [--model NAME|DIR] [--split test]
+//!                   [--fraction F] [--max-queries N] [--work DIR] [--out FILE.json]
+//! splaredb-eval table FILE.json... [--out FILE.md]
+//! ```
+//! See tools/eval/README.md.
+
+mod bm25;
+mod dense;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use splaredb::encoder::{resolve_model, Encoder, EncoderOptions, DEFAULT_MODEL};
+use splaredb::eval::{evaluate, markdown_table, BeirDataset, EvalOptions, EvalReport, SplaredbSystem, System};
+
+#[derive(Parser)]
+#[command(name = "splaredb-eval", version, about = "Retrieval quality on BEIR-layout datasets")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SystemKind {
+    /// splaredb with a SPLARE model (the corpus is imported into a real database).
+    Splaredb,
+    /// Dense retrieval with the model's backbone (mean pooling, exact cosine).
+    Dense,
+    /// BM25 (tantivy).
+    Bm25,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluates one system on one dataset split and writes a JSON report.
+    Run {
+        /// A BEIR-layout directory (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// The system to evaluate.
+        #[arg(long, value_enum)]
+        system: SystemKind,
+        /// Model name (in $SPLAREDB_HOME/models) or directory, for splaredb and dense.
+        #[arg(long, default_value = DEFAULT_MODEL)]
+        model: String,
+        /// Split whose queries and judgements are used.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Fraction of the corpus to index (a deterministic sample by document-id hash); 1 = all.
+        #[arg(long, default_value_t = 1.0)]
+        fraction: f64,
+        /// Evaluate at most this many queries (the first in id order).
+        #[arg(long)]
+        max_queries: Option<usize>,
+        /// Where indexes and embedding caches are kept (reused across runs and across tasks sharing a corpus).
+        #[arg(long, default_value = "target/eval-work")]
+        work: PathBuf,
+        /// Corpus language for BM25's stop words and stemmer (default: the part of the dataset's directory
+        /// name after the last '-', e.g. `de-en` → `en`; else `en`).
+        #[arg(long)]
+        language: Option<String>,
+        /// Dense query prefix.
+        #[arg(long, default_value = "query: ")]
+        query_prefix: String,
+        /// Dense document prefix.
+        #[arg(long, default_value = "passage: ")]
+        passage_prefix: String,
+        /// Texts per encoder forward pass while indexing.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Write the JSON report here (it is printed as a table row either way).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Merges JSON reports into one Markdown table.
+    Table {
+        /// Reports written by `run --out`.
+        reports: Vec<PathBuf>,
+        /// Write the table here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn load_model(model: &str, batch_size: usize) -> Result<Arc<Encoder>> {
+    let dir = resolve_model(model)?;
+    let options = EncoderOptions { batch_size: Some(batch_size), ..EncoderOptions::default() };
+    let encoder = Encoder::load(&dir, &options).with_context(|| format!("loading model {}", dir.display()))?;
+    Ok(Arc::new(encoder))
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Run {
+            dataset,
+            system,
+            model,
+            split,
+            fraction,
+            max_queries,
+            work,
+            language,
+            query_prefix,
+            passage_prefix,
+            batch_size,
+            out,
+        } => {
+            let data = BeirDataset::open(&dataset, &split, fraction)
+                .with_context(|| format!("opening dataset {}", dataset.display()))?;
+            if data.queries.is_empty() {
+                bail!("{}: no {split} query has a relevant document in the corpus sample", dataset.display());
+            }
+            std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+            let mut system: Box<dyn System> = match system {
+                SystemKind::Splaredb => {
+                    let import = splaredb::ImportOptions { batch_size, ..Default::default() };
+                    Box::new(SplaredbSystem::new(load_model(&model, batch_size)?, &work).with_import_options(import))
+                }
+                SystemKind::Dense => Box::new(dense::DenseSystem::new(
+                    load_model(&model, batch_size)?,
+                    &work,
+                    &query_prefix,
+                    &passage_prefix,
+                )),
+                SystemKind::Bm25 => {
+                    let language = language.unwrap_or_else(|| {
+                        let name = data.name();
+                        let tail = name.rsplit('-').next().unwrap_or_default().to_string();
+                        if bm25::language(&tail).is_some() {
+                            tail
+                        } else {
+                            "en".into()
+                        }
+                    });
+                    Box::new(bm25::Bm25System::new(&language, &work)?)
+                }
+            };
+            eprintln!(
+                "{} on {} ({split}): {} queries, corpus fraction {fraction}",
+                system.name(),
+                data.name(),
+                data.queries.len()
+            );
+            let options = EvalOptions { max_queries, ..EvalOptions::default() };
+            let report =
+                evaluate(&data, system.as_mut(), &options, |done, total| eprintln!("  {done}/{total} queries"))?;
+            if let Some(out) = out {
+                let json = serde_json::to_string_pretty(&report)?;
+                std::fs::write(&out, json + "\n").with_context(|| format!("writing {}", out.display()))?;
+            }
+            print!("{}", markdown_table(std::slice::from_ref(&report)));
+        }
+        Command::Table { reports, out } => {
+            let mut all = Vec::new();
+            for path in &reports {
+                let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let report: EvalReport =
+                    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+                all.push(report);
+            }
+            let table = markdown_table(&all);
+            match out {
+                Some(out) => std::fs::write(&out, table).with_context(|| format!("writing {}", out.display()))?,
+                None => print!("{table}"),
+            }
+        }
+    }
+    Ok(())
+}
