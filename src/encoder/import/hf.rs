@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{already_imported, sha256_file, verify_sha256, Staging};
-use crate::encoder::error::{EncoderError, EncoderResult};
+use super::stage_hf_files;
+use crate::encoder::error::EncoderResult;
 use crate::encoder::hf_config::HfConfig;
 
 /// SHA-256 of all-MiniLM-L6-v2's `model.safetensors` (sentence-transformers release, as shipped in the wheel).
@@ -26,36 +26,10 @@ pub fn import_backbone(
     max_length: usize,
     expected: Option<(&str, &str)>,
 ) -> EncoderResult<PathBuf> {
-    let model = src.join("model.safetensors");
-    let source = format!(
-        "{name} from {} model.safetensors {}",
-        src.display(),
-        match expected {
-            Some((m, _)) => m.to_string(),
-            None => sha256_file(&model)?,
-        }
-    );
-    if already_imported(out, &source) {
+    let Some((stage, source)) = stage_hf_files(src, out, &format!("{name} (backbone)"), expected)? else {
         return Ok(out.to_path_buf());
-    }
-    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
-        if !src.join(f).is_file() {
-            return Err(EncoderError::MissingFile {
-                dir: src.to_path_buf(),
-                file: f.into(),
-                why: "backbone import".into(),
-            });
-        }
-    }
-    if let Some((m, t)) = expected {
-        verify_sha256(&model, m)?;
-        verify_sha256(&src.join("tokenizer.json"), t)?;
-    }
+    };
     let hf = HfConfig::load(src, None)?;
-    let stage = Staging::new(out)?;
-    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
-        stage.copy(&src.join(f), f)?;
-    }
     let splare = json!({
         "format": 1,
         "name": name,

