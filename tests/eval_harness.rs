@@ -150,11 +150,26 @@ fn splaredb_system_indexes_once_and_retrieves() {
     let Some(encoder) = common::model::default_model() else { return };
     let work = tempfile::tempdir().unwrap();
     let data = BeirDataset::open(fixture(), "test", 1.0).unwrap();
-    let mut system = SplaredbSystem::new(encoder.clone(), work.path());
+    let indexed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = indexed.clone();
+    let mut system = SplaredbSystem::new(encoder.clone(), work.path())
+        .with_import_options(splaredb::ImportOptions { commit_every: 4, ..Default::default() })
+        .with_progress(move |n| seen.lock().unwrap().push(n));
+    // An interrupted earlier build left 6 documents committed: the build resumes after them.
+    {
+        let db = splaredb::Database::open(
+            system.index_dir(&data).unwrap().join("db"),
+            splaredb::Options::with_encoder(encoder.clone()).unwrap(),
+        )
+        .unwrap();
+        let first_six = data.corpus().unwrap().into_iter().take(6).map(|d| (d.id, d.text));
+        db.import(first_six, &splaredb::ImportOptions::default(), |_| {}).unwrap();
+    }
     let first = evaluate(&data, &mut system, &EvalOptions::default(), |_, _| {}).unwrap();
     println!("{}", markdown_table(std::slice::from_ref(&first)));
     assert_eq!(first.documents, 24);
     assert_eq!(first.queries, 15);
+    assert_eq!(*indexed.lock().unwrap(), [10, 14, 18, 22, 24], "progress counts the resumed documents");
     // splare-e5-small zero-shot on easy known-item queries (several in German and French).
     assert!(first.ndcg_at_10 > 0.6, "nDCG@10 {}", first.ndcg_at_10);
     assert!(first.recall_at_100 > 0.99, "every relevant document is among the 24 returned");

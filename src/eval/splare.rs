@@ -1,6 +1,7 @@
 //! splaredb as a system under evaluation: the corpus goes into a real database through
 //! [`Database::import_documents`], the queries through the encoder and [`Snapshot::search`].
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,8 +12,10 @@ use super::{BeirDataset, EvalError, EvalResult, IndexStats, Ranking, System};
 use crate::encoder::{Encoder, EncoderError};
 use crate::{Database, Durability, ImportOptions, Options, TextDocument};
 
-/// Written next to a finished index; an index without it is rebuilt.
+/// Written next to a finished index; an index without it is resumed.
 const COMPLETE: &str = "complete.json";
+/// Seconds spent on an unfinished build, updated at every commit.
+const PARTIAL: &str = "build-seconds.partial";
 
 /// The sections of a segment that make up the inverted index (format-spec.md §3).
 const INVERTED_SECTIONS: [&str; 3] = ["postings", "blocks", "latents"];
@@ -24,18 +27,32 @@ struct Complete {
 }
 
 /// splaredb with a model: indexes into `<work>/<corpus fingerprint>-<model>` (reused by later runs and by
-/// tasks that share the corpus) and searches with the exact top-k.
+/// tasks that share the corpus; an interrupted build is resumed where its last commit left it) and searches
+/// with the exact top-k.
 pub struct SplaredbSystem {
     encoder: Arc<Encoder>,
     work: PathBuf,
     import: ImportOptions,
     db: Option<Database>,
+    progress: Box<dyn FnMut(u64) + Send>,
 }
 
 impl SplaredbSystem {
     /// A system that keeps its indexes under `work`.
     pub fn new(encoder: Arc<Encoder>, work: impl AsRef<Path>) -> SplaredbSystem {
-        SplaredbSystem { encoder, work: work.as_ref().to_path_buf(), import: ImportOptions::default(), db: None }
+        SplaredbSystem {
+            encoder,
+            work: work.as_ref().to_path_buf(),
+            import: ImportOptions::default(),
+            db: None,
+            progress: Box::new(|_| {}),
+        }
+    }
+
+    /// Called with the number of documents indexed after every commit of a build.
+    pub fn with_progress(mut self, progress: impl FnMut(u64) + Send + 'static) -> SplaredbSystem {
+        self.progress = Box::new(progress);
+        self
     }
 
     /// Import batching (default [`ImportOptions::default`]).
@@ -83,23 +100,42 @@ impl System for SplaredbSystem {
             })?;
             (Database::open(dir.join("db"), options()?)?, complete, true)
         } else {
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(Self::io(&dir))?;
-            }
+            // An unfinished build (interrupted, or stopped at the end of a sitting) is resumed: documents
+            // already committed are kept, the time spent so far is carried over.
             std::fs::create_dir_all(&dir).map_err(Self::io(&dir))?;
+            let partial = dir.join(PARTIAL);
+            let earlier: f64 =
+                std::fs::read_to_string(&partial).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0.0);
             let start = Instant::now();
             let db = Database::open(dir.join("db"), options()?)?;
+            let done: HashSet<Vec<u8>> = db.read().keys().into_iter().collect();
             let mut docs = Vec::new();
             dataset.for_each_doc(|d| {
-                docs.push(TextDocument { key: d.id.into_bytes(), text: d.text, metadata: None });
+                let key = d.id.into_bytes();
+                if !done.contains(&key) {
+                    docs.push(TextDocument { key, text: d.text, metadata: None });
+                }
                 Ok(())
             })?;
-            let report = db.import_documents(docs, &self.import, |_| {})?;
+            let mut write_error = None;
+            let result = db.import_documents(docs, &self.import, |p| {
+                let seconds = earlier + start.elapsed().as_secs_f64();
+                if let Err(e) = std::fs::write(&partial, format!("{seconds}\n")) {
+                    write_error.get_or_insert(EvalError::Io { path: partial.clone(), source: e });
+                }
+                (self.progress)(done.len() as u64 + p.committed);
+            });
+            result?;
+            if let Some(e) = write_error {
+                return Err(e);
+            }
             db.compact()?;
             db.checkpoint()?;
-            let complete = Complete { documents: report.documents, build_seconds: start.elapsed().as_secs_f64() };
+            let documents = db.info().documents;
+            let complete = Complete { documents, build_seconds: earlier + start.elapsed().as_secs_f64() };
             let json = serde_json::to_vec_pretty(&complete).map_err(|e| EvalError::System(e.to_string()))?;
             std::fs::write(&marker, json).map_err(Self::io(&marker))?;
+            let _ = std::fs::remove_file(&partial);
             (db, complete, false)
         };
         let segments = db.segments();

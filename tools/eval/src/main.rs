@@ -119,7 +119,12 @@ fn main() -> Result<()> {
             let mut system: Box<dyn System> = match system {
                 SystemKind::Splaredb => {
                     let import = splaredb::ImportOptions { batch_size, ..Default::default() };
-                    Box::new(SplaredbSystem::new(load_model(&model, batch_size)?, &work).with_import_options(import))
+                    let corpus = data.corpus()?.len();
+                    Box::new(
+                        SplaredbSystem::new(load_model(&model, batch_size)?, &work)
+                            .with_import_options(import)
+                            .with_progress(move |n| eprintln!("  indexed {n}/{corpus} documents")),
+                    )
                 }
                 SystemKind::Dense => Box::new(dense::DenseSystem::new(
                     load_model(&model, batch_size)?,
