@@ -82,7 +82,7 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 /// A Markdown table of reports, one row each, in the given order.
 pub fn markdown_table(reports: &[EvalReport]) -> String {
     let mut out = String::from(
-        "| dataset | split | corpus | queries | system | model | nDCG@10 | MRR@10 | R@100 | nnz q | nnz d | index MB | ms/query (search) |\n\
+        "| dataset | split | corpus | queries | system | model | nDCG@10 | MRR@10 | R@100 | nnz q | nnz d | index MB (inverted) | ms/query (search) |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
@@ -92,8 +92,9 @@ pub fn markdown_table(reports: &[EvalReport]) -> String {
             r.documents.to_string()
         };
         let search = r.search_latency.map_or_else(String::new, |l| format!(" ({:.2})", l.mean_ms));
+        let inverted = r.inverted_bytes.map_or_else(String::new, |b| format!(" ({:.1})", b as f64 / 1e6));
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {} | {} | {:.1} | {:.2}{} |\n",
+            "| {} | {} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {} | {} | {:.1}{} | {:.2}{} |\n",
             r.dataset,
             r.split,
             corpus,
@@ -106,6 +107,7 @@ pub fn markdown_table(reports: &[EvalReport]) -> String {
             opt(r.query_nnz_mean, 1),
             opt(r.doc_nnz_mean, 1),
             r.index_bytes as f64 / 1e6,
+            inverted,
             r.latency.mean_ms,
             search,
         ));
