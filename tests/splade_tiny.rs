@@ -62,3 +62,23 @@ fn splade_tiny_matches_transformers() {
     // The vocabulary is the label set: latent 2742 is the token "example".
     assert_eq!(enc.labels().get(&2742).map(String::as_str), Some("example"));
 }
+
+/// A SPLADE model directory whose checkpoint has no MLM head (a plain `BertModel`) is refused with the
+/// missing tensor's name.
+#[test]
+fn checkpoint_without_mlm_head_is_refused() {
+    let Some(enc) = model() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("no-head");
+    std::fs::create_dir(&dir).unwrap();
+    for f in ["config.json", "tokenizer.json", "splare.json"] {
+        std::fs::copy(enc.dir().join(f), dir.join(f)).unwrap();
+    }
+    let bytes = std::fs::read(enc.dir().join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView)> =
+        st.tensors().into_iter().filter(|(name, _)| !name.starts_with("cls.")).collect();
+    safetensors::serialize_to_file(kept, None, &dir.join("model.safetensors")).unwrap();
+    let err = Encoder::load(&dir, &EncoderOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("cls.predictions.transform.dense.weight"), "{err}");
+}

@@ -22,7 +22,26 @@ struct MlmTransform {
     /// [d, d] laid out for `x · W`.
     w: Tensor,
     b: Tensor,
-    norm: candle_nn::LayerNorm,
+    norm_w: Tensor,
+    norm_b: Tensor,
+    eps: f64,
+}
+
+impl MlmTransform {
+    fn to_device(&self, device: &Device) -> EncoderResult<MlmTransform> {
+        Ok(MlmTransform {
+            w: self.w.to_device(device)?,
+            b: self.b.to_device(device)?,
+            norm_w: self.norm_w.to_device(device)?,
+            norm_b: self.norm_b.to_device(device)?,
+            eps: self.eps,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> EncoderResult<Tensor> {
+        let norm = candle_nn::LayerNorm::new(self.norm_w.clone(), self.norm_b.clone(), self.eps);
+        Ok(candle_nn::Module::forward(&norm, &x.matmul(&self.w)?.broadcast_add(&self.b)?.gelu_erf()?)?)
+    }
 }
 
 /// A loaded SAE encoder.
@@ -272,11 +291,7 @@ fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
                 threshold: None,
                 activation: Some(Activation::Relu),
                 input_norm: None,
-                transform: Some(MlmTransform {
-                    w: dense_w,
-                    b: dense_b,
-                    norm: candle_nn::LayerNorm::new(ln_w, ln_b, eps),
-                }),
+                transform: Some(MlmTransform { w: dense_w, b: dense_b, norm_w: ln_w, norm_b: ln_b, eps }),
                 file,
             })
         }
@@ -345,20 +360,14 @@ impl Sae {
                 }
             }
         }
-        let transform = match raw.transform {
-            Some(t) => Some(MlmTransform {
-                w: t.w.to_device(device)?,
-                b: t.b.to_device(device)?,
-                norm: candle_nn::LayerNorm::new(
-                    t.norm.weight().to_device(device)?,
-                    t.norm
-                        .bias()
-                        .map(|b| b.to_device(device))
-                        .transpose()?
-                        .ok_or_else(|| bad("LayerNorm without bias".into()))?,
-                    t.norm.eps(),
-                ),
-            }),
+        let transform = match &raw.transform {
+            Some(t) if t.w.dims() != [d_model, d_model] => {
+                return Err(bad(format!(
+                    "the MLM head's transform has shape {:?} but the backbone's hidden size is {d_model}",
+                    t.w.dims()
+                )))
+            }
+            Some(t) => Some(t.to_device(device)?),
             None => None,
         };
         Ok(Sae {
@@ -385,7 +394,7 @@ impl Sae {
             x = x.broadcast_sub(p)?;
         }
         if let Some(t) = &self.transform {
-            x = candle_nn::Module::forward(&t.norm, &x.matmul(&t.w)?.broadcast_add(&t.b)?.gelu_erf()?)?;
+            x = t.forward(&x)?;
         }
         Ok(x.matmul(&self.w)?.broadcast_add(&self.bias)?)
     }
