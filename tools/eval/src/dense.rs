@@ -81,9 +81,19 @@ fn read_cache(path: &Path) -> EvalResult<(Vec<String>, Vec<f32>, usize, f64)> {
         r.read_exact(&mut b).map_err(io(path))?;
         Ok(u64::from_le_bytes(b))
     };
-    let n = u64_(&mut r)? as usize;
-    let dim = u64_(&mut r)? as usize;
+    let n = u64_(&mut r)?;
+    let dim = u64_(&mut r)?;
     let seconds = f64::from_bits(u64_(&mut r)?);
+    // Every document takes at least 4 + 4·dim bytes: a damaged header cannot ask for more than the file has.
+    let len = std::fs::metadata(path).map_err(io(path))?.len();
+    if dim == 0 || dim > 1 << 16 || n.saturating_mul(4 + 4 * dim) > len {
+        return Err(EvalError::Format {
+            path: path.to_path_buf(),
+            line: 0,
+            message: format!("damaged embedding cache ({n} documents of {dim} dimensions in {len} bytes); delete it"),
+        });
+    }
+    let (n, dim) = (n as usize, dim as usize);
     let mut ids = Vec::with_capacity(n);
     let mut matrix = Vec::with_capacity(n * dim);
     let mut row = vec![0u8; dim * 4];
@@ -198,5 +208,13 @@ mod tests {
         assert_eq!(again.matrix, dense.matrix);
         assert_eq!(again.ids, dense.ids);
         assert_eq!(again.search("view pictures", 5).unwrap().ids, dense.search("view pictures", 5).unwrap().ids);
+        // A damaged cache is an error naming it, not a huge allocation.
+        let cache = again.cache_path(&data).unwrap();
+        let mut bytes = std::fs::read(&cache).unwrap();
+        bytes[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(&cache, &bytes).unwrap();
+        let err =
+            DenseSystem::new(again.encoder.clone(), work.path(), "query: ", "passage: ").index(&data).unwrap_err();
+        assert!(err.to_string().contains("damaged embedding cache"), "{err}");
     }
 }
