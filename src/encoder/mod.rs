@@ -274,6 +274,11 @@ impl Encoder {
             TextKind::Query => &self.config.prefix.query,
             TextKind::Document => &self.config.prefix.document,
         };
+        self.tokenize_with_prefix(prefix, text)
+    }
+
+    /// Token ids of `prefix` + `text`, truncated to `max_length`.
+    fn tokenize_with_prefix(&self, prefix: &str, text: &str) -> EncoderResult<Vec<u32>> {
         let mut ids = self.tokenizer.encode(prefix, text)?;
         ids.truncate(self.max_length);
         Ok(ids)
@@ -340,14 +345,8 @@ impl Encoder {
     /// layer is the backbone's last (splare-e5-small), this is the backbone's own dense embedding, the
     /// baseline dense retrieval compares against. Results are in input order.
     pub fn embed<S: AsRef<str>>(&self, texts: &[S], prefix: &str) -> EncoderResult<Vec<Vec<f32>>> {
-        let rows: Vec<Vec<u32>> = texts
-            .iter()
-            .map(|t| {
-                let mut ids = self.tokenizer.encode(prefix, t.as_ref())?;
-                ids.truncate(self.max_length);
-                Ok(ids)
-            })
-            .collect::<EncoderResult<_>>()?;
+        let rows: Vec<Vec<u32>> =
+            texts.iter().map(|t| self.tokenize_with_prefix(prefix, t.as_ref())).collect::<EncoderResult<_>>()?;
         let mut out = vec![Vec::new(); rows.len()];
         for chunk in self.length_batches(&rows) {
             let chunk_rows: Vec<Vec<u32>> = chunk.iter().map(|&i| rows[i].clone()).collect();

@@ -27,15 +27,19 @@ fn dedup(ranking: &[String]) -> Vec<&str> {
     ranking.iter().map(String::as_str).filter(|d| seen.insert(*d)).collect()
 }
 
+fn grade(judged: &HashMap<String, i32>, doc: &str) -> i32 {
+    judged.get(doc).copied().unwrap_or(0)
+}
+
 /// nDCG@k of `ranking` under `judged` (0 when nothing is relevant).
 pub fn ndcg_at(k: usize, ranking: &[String], judged: &HashMap<String, i32>) -> f64 {
+    ndcg(k, &dedup(ranking), judged)
+}
+
+fn ndcg(k: usize, ranking: &[&str], judged: &HashMap<String, i32>) -> f64 {
     let gain = |g: i32| f64::from(g.max(0));
-    let dcg: f64 = dedup(ranking)
-        .iter()
-        .take(k)
-        .enumerate()
-        .map(|(i, d)| gain(judged.get(*d).copied().unwrap_or(0)) / ((i + 2) as f64).log2())
-        .sum();
+    let dcg: f64 =
+        ranking.iter().take(k).enumerate().map(|(i, d)| gain(grade(judged, d)) / ((i + 2) as f64).log2()).sum();
     let mut ideal: Vec<i32> = judged.values().copied().filter(|&g| g > 0).collect();
     ideal.sort_unstable_by(|a, b| b.cmp(a));
     let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, &g)| gain(g) / ((i + 2) as f64).log2()).sum();
@@ -48,29 +52,34 @@ pub fn ndcg_at(k: usize, ranking: &[String], judged: &HashMap<String, i32>) -> f
 
 /// MRR@k: the reciprocal rank of the first relevant document within the first `k`.
 pub fn mrr_at(k: usize, ranking: &[String], judged: &HashMap<String, i32>) -> f64 {
-    dedup(ranking)
-        .iter()
-        .take(k)
-        .position(|d| judged.get(*d).is_some_and(|&g| g > 0))
-        .map_or(0.0, |i| 1.0 / (i + 1) as f64)
+    mrr(k, &dedup(ranking), judged)
+}
+
+fn mrr(k: usize, ranking: &[&str], judged: &HashMap<String, i32>) -> f64 {
+    ranking.iter().take(k).position(|d| grade(judged, d) > 0).map_or(0.0, |i| 1.0 / (i + 1) as f64)
 }
 
 /// Recall@k: the share of the relevant documents found within the first `k` (0 when nothing is relevant).
 pub fn recall_at(k: usize, ranking: &[String], judged: &HashMap<String, i32>) -> f64 {
+    recall(k, &dedup(ranking), judged)
+}
+
+fn recall(k: usize, ranking: &[&str], judged: &HashMap<String, i32>) -> f64 {
     let relevant = judged.values().filter(|&&g| g > 0).count();
     if relevant == 0 {
         return 0.0;
     }
-    let found = dedup(ranking).iter().take(k).filter(|d| judged.get(**d).is_some_and(|&g| g > 0)).count();
+    let found = ranking.iter().take(k).filter(|d| grade(judged, d) > 0).count();
     found as f64 / relevant as f64
 }
 
 /// nDCG@10, MRR@10 and recall@100 of one query.
 pub fn score_query(ranking: &[String], judged: &HashMap<String, i32>) -> QueryScores {
+    let ranking = dedup(ranking);
     QueryScores {
-        ndcg_at_10: ndcg_at(10, ranking, judged),
-        mrr_at_10: mrr_at(10, ranking, judged),
-        recall_at_100: recall_at(100, ranking, judged),
+        ndcg_at_10: ndcg(10, &ranking, judged),
+        mrr_at_10: mrr(10, &ranking, judged),
+        recall_at_100: recall(100, &ranking, judged),
     }
 }
 

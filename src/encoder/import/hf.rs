@@ -30,19 +30,34 @@ pub fn import_backbone(
         return Ok(out.to_path_buf());
     };
     let hf = HfConfig::load(src, None)?;
-    let splare = json!({
+    let splare =
+        whole_backbone_splare_json(name, kind, hf.num_hidden_layers, serde_json::Value::Null, "content", max_length);
+    stage.write("splare.json", format!("{splare:#}").as_bytes())?;
+    stage.write("import.json", format!("{:#}", json!({"source": source})).as_bytes())?;
+    stage.finish()
+}
+
+/// `splare.json` for a Hugging Face encoder run through all its layers, bidirectionally, with no prefixes,
+/// top-k 40/400 and the default impact ceiling: `sae` (JSON `null` for a backbone-only model) and the pooled
+/// tokens (`content` or `all`) are what differ between importers.
+pub(crate) fn whole_backbone_splare_json(
+    name: &str,
+    kind: &str,
+    layers: usize,
+    sae: serde_json::Value,
+    pooling: &str,
+    max_length: usize,
+) -> serde_json::Value {
+    json!({
         "format": 1,
         "name": name,
-        "backbone": {"kind": kind, "layer": hf.num_hidden_layers, "bidirectional": true},
-        "sae": null,
-        "pooling": {"tokens": "content"},
+        "backbone": {"kind": kind, "layer": layers, "bidirectional": true},
+        "sae": sae,
+        "pooling": {"tokens": pooling},
         "top_k": {"query": 40, "document": 400},
         "max_length": max_length,
         "prefix": {"query": "", "document": ""},
         "max_weight": 8.0,
         "lora": null
-    });
-    stage.write("splare.json", format!("{splare:#}").as_bytes())?;
-    stage.write("import.json", format!("{:#}", json!({"source": source})).as_bytes())?;
-    stage.finish()
+    })
 }

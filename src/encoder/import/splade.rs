@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use super::hf::whole_backbone_splare_json;
 use super::stage_hf_files;
 use crate::encoder::error::{EncoderError, EncoderResult};
 use crate::encoder::hf_config::HfConfig;
@@ -57,18 +58,8 @@ pub fn import_splade(
     };
     let hf = HfConfig::load(src, None)?;
     let labels = vocabulary_labels(&src.join("tokenizer.json"))?;
-    let splare = json!({
-        "format": 1,
-        "name": name,
-        "backbone": {"kind": "bert", "layer": hf.num_hidden_layers, "bidirectional": true},
-        "sae": {"layout": "mlm_head", "path": "model.safetensors", "activation": {"kind": "relu"}},
-        "pooling": {"tokens": "all"},
-        "top_k": {"query": 40, "document": 400},
-        "max_length": max_length,
-        "prefix": {"query": "", "document": ""},
-        "max_weight": 8.0,
-        "lora": null
-    });
+    let sae = json!({"layout": "mlm_head", "path": "model.safetensors", "activation": {"kind": "relu"}});
+    let splare = whole_backbone_splare_json(name, "bert", hf.num_hidden_layers, sae, "all", max_length);
     stage.write("splare.json", format!("{splare:#}").as_bytes())?;
     stage.write("labels.tsv", labels.as_bytes())?;
     stage.write("import.json", format!("{:#}", json!({"source": source})).as_bytes())?;

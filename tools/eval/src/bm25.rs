@@ -49,7 +49,7 @@ pub struct Bm25System {
     language: Language,
     code: String,
     work: PathBuf,
-    state: Option<(Index, IndexReader, Field, Field)>,
+    state: Option<(TextAnalyzer, IndexReader, Field, Field)>,
 }
 
 impl Bm25System {
@@ -100,14 +100,13 @@ impl System for Bm25System {
             .filter(|m| m.is_file())
             .map(|m| m.len())
             .sum();
-        self.state = Some((index, reader, id, body));
+        self.state = Some((analyzer(self.language), reader, id, body));
         Ok(IndexStats { documents, build_seconds, index_bytes, ..IndexStats::default() })
     }
 
     fn search(&mut self, query: &str, k: usize) -> EvalResult<Ranking> {
-        let (index, reader, id, body) =
-            self.state.as_ref().ok_or_else(|| EvalError::Invalid("search before index".into()))?;
-        let mut analyzer = index.tokenizers().get(ANALYZER).ok_or_else(|| err("analyzer not registered"))?;
+        let (analyzer, reader, id, body) =
+            self.state.as_mut().ok_or_else(|| EvalError::Invalid("search before index".into()))?;
         let mut stream = analyzer.token_stream(query);
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         while stream.advance() {
