@@ -148,6 +148,9 @@ impl Database {
         if options.dims == Some(0) {
             return Err(Error::InvalidOptions("dims must be at least 1".into()));
         }
+        if options.prune_documents == Some(0) {
+            return Err(Error::InvalidOptions("prune_documents must keep at least 1 weight".into()));
+        }
         if options.read_only {
             return Self::open_read_only(storage, options);
         }

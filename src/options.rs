@@ -54,6 +54,11 @@ pub struct Options {
     /// The database records the first model it is opened with (while empty) and refuses any other one
     /// afterwards; `None` opens for vector-only use (always allowed). See [`Options::with_encoder`].
     pub encoder: Option<std::sync::Arc<crate::encoder::Encoder>>,
+    /// Static pruning: keep only the `n` largest weights of every document inserted while this is set (ties:
+    /// lower latent id), so the stored and indexed vector is the pruned one (default `None`: keep all). It
+    /// makes the index smaller and search faster at some recall cost, measured by `tools/topk-bench`
+    /// (README, "Top-k search"). Text documents are already pruned by the model (`top_k_document`, 400).
+    pub prune_documents: Option<usize>,
 }
 
 impl Default for Options {
@@ -70,6 +75,7 @@ impl Default for Options {
             max_segments: 32,
             read_only: false,
             encoder: None,
+            prune_documents: None,
         }
     }
 }
@@ -97,6 +103,12 @@ impl Options {
     /// Sets the memtable size in bytes.
     pub fn memtable_size(mut self, bytes: usize) -> Self {
         self.memtable_size = bytes;
+        self
+    }
+
+    /// Keeps only the `n` largest weights of each inserted document (see [`Options::prune_documents`]).
+    pub fn prune_documents(mut self, n: usize) -> Self {
+        self.prune_documents = Some(n);
         self
     }
 

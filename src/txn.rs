@@ -63,9 +63,11 @@ impl<'db> WriteTransaction<'db> {
         }
     }
 
-    /// Inserts a new document; fails with [`Error::DuplicateKey`] if `key` exists.
+    /// Inserts a new document; fails with [`Error::DuplicateKey`] if `key` exists. With
+    /// [`Options::prune_documents`](crate::Options::prune_documents) set, the vector is pruned first.
     pub fn insert(&mut self, key: impl AsRef<[u8]>, doc: Document) -> Result<()> {
         let key = key.as_ref();
+        let doc = self.prune(doc);
         self.validate(key, &doc)?;
         if self.contains(key)? {
             return Err(Error::DuplicateKey { key: display_key(key) });
@@ -74,9 +76,10 @@ impl<'db> WriteTransaction<'db> {
         Ok(())
     }
 
-    /// Inserts a document or replaces the one under `key`.
+    /// Inserts a document or replaces the one under `key` (pruned like [`insert`](Self::insert)).
     pub fn upsert(&mut self, key: impl AsRef<[u8]>, doc: Document) -> Result<()> {
         let key = key.as_ref();
+        let doc = self.prune(doc);
         self.validate(key, &doc)?;
         self.pending.insert(key.to_vec(), Some(doc));
         Ok(())
@@ -129,6 +132,14 @@ impl<'db> WriteTransaction<'db> {
             self.pending.insert(key.to_vec(), None);
         }
         Ok(existed)
+    }
+
+    /// Applies [`Options::prune_documents`](crate::Options::prune_documents).
+    fn prune(&self, mut doc: Document) -> Document {
+        if let Some(n) = self.shared().options.prune_documents {
+            doc.vector = doc.vector.top_n(n);
+        }
+        doc
     }
 
     fn validate(&self, key: &[u8], doc: &Document) -> Result<()> {

@@ -159,6 +159,23 @@ impl SparseVector {
         }
     }
 
+    /// The `n` largest entries (ties: the lower latent id is kept), in increasing latent order; the vector
+    /// itself when it has at most `n` entries. `n` must be at least 1 (a valid vector is never empty).
+    pub fn top_n(&self, n: usize) -> SparseVector {
+        if self.nnz() <= n || n == 0 {
+            return self.clone();
+        }
+        let mut order: Vec<usize> = (0..self.nnz()).collect();
+        let by_weight = |a: &usize, b: &usize| self.weights[*b].total_cmp(&self.weights[*a]).then(a.cmp(b));
+        order.select_nth_unstable_by(n - 1, by_weight);
+        order.truncate(n);
+        order.sort_unstable();
+        SparseVector {
+            ids: order.iter().map(|&i| self.ids[i]).collect(),
+            weights: order.iter().map(|&i| self.weights[i]).collect(),
+        }
+    }
+
     /// Full-precision sparse dot product, summed in increasing latent order.
     pub fn dot(&self, other: &SparseVector) -> f32 {
         let (mut i, mut j, mut acc) = (0, 0, 0.0f32);
@@ -269,6 +286,16 @@ impl fmt::Debug for Quantizer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn top_n_keeps_largest_with_low_id_ties() {
+        let v = SparseVector::new(vec![3, 5, 9, 12], vec![1.0, 2.0, 2.0, 0.5]).unwrap();
+        assert_eq!(v.top_n(1), SparseVector::new(vec![5], vec![2.0]).unwrap());
+        assert_eq!(v.top_n(2), SparseVector::new(vec![5, 9], vec![2.0, 2.0]).unwrap());
+        assert_eq!(v.top_n(3), SparseVector::new(vec![3, 5, 9], vec![1.0, 2.0, 2.0]).unwrap());
+        assert_eq!(v.top_n(4), v);
+        assert_eq!(v.top_n(10), v);
+    }
+
     use super::*;
 
     #[test]

@@ -25,17 +25,26 @@ pub struct SearchOptions {
     /// Recompute each returned hit's score with the document's full-precision vector and re-sort the hits by it.
     /// Only the top-`k` found with quantized impacts are re-ranked.
     pub rescore: bool,
+    /// Threads that score segments in parallel (default 1: the calling thread alone). Results do not depend on
+    /// it.
+    pub threads: usize,
 }
 
 impl SearchOptions {
     /// Top-`k`, keys and scores only.
     pub fn top(k: usize) -> Self {
-        SearchOptions { k, with_documents: false, rescore: false }
+        SearchOptions { k, with_documents: false, rescore: false, threads: 1 }
     }
 
     /// Also return the stored documents.
     pub fn with_documents(mut self) -> Self {
         self.with_documents = true;
+        self
+    }
+
+    /// Scores segments on up to `threads` threads (scoped threads of this call; 0 counts as 1).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
         self
     }
 
@@ -81,6 +90,55 @@ fn rank(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key))
 }
 
+/// One segment's top-k: its position in the version, and `(score, local doc)` pairs.
+type SegmentHits = (usize, Vec<(f32, u32)>);
+
+/// Each segment's own top-`k`, as (segment position, hits), in segment order. With `threads > 1` the segments
+/// are dealt to scoped threads, largest first, each taking the next one as it finishes.
+fn segment_top_k(
+    version: &Version,
+    query: &SparseVector,
+    quantizer: &Quantizer,
+    k: usize,
+    threads: usize,
+) -> Result<Vec<SegmentHits>> {
+    let one = |index: usize| {
+        let view = &version.segments[index];
+        exhaustive::top_k(&view.segment, &view.deletes, query, quantizer, k).map(|hits| (index, hits))
+    };
+    let threads = threads.clamp(1, version.segments.len().max(1));
+    if threads == 1 {
+        return (0..version.segments.len()).map(one).collect();
+    }
+    let mut order: Vec<usize> = (0..version.segments.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(version.segments[i].segment.num_postings()));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<SegmentHits> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&index) = order.get(at) else { return Ok::<_, crate::Error>(mine) };
+                        mine.push(one(index)?);
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for worker in workers {
+            match worker.join() {
+                Ok(part) => all.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok::<_, crate::Error>(all)
+    })?;
+    results.sort_by_key(|r| r.0);
+    Ok(results)
+}
+
 /// Exact top-k over a version.
 pub(crate) fn search_version(
     version: &Version,
@@ -96,10 +154,14 @@ pub(crate) fn search_version(
     for hit in version.memtable.search(version.seq, query, quantizer, k) {
         candidates.push(Candidate { score: hit.score, key: hit.key.to_vec(), source: Source::Memtable(hit.doc) });
     }
-    for (index, view) in version.segments.iter().enumerate() {
-        for (score, doc) in exhaustive::top_k(&view.segment, &view.deletes, query, quantizer, k)? {
-            let key = view.segment.key(doc).to_vec();
-            candidates.push(Candidate { score, key, source: Source::Segment { index, doc } });
+    for (index, hits) in segment_top_k(version, query, quantizer, k, options.threads)? {
+        let segment = &version.segments[index].segment;
+        for (score, doc) in hits {
+            candidates.push(Candidate {
+                score,
+                key: segment.key(doc).to_vec(),
+                source: Source::Segment { index, doc },
+            });
         }
     }
     candidates.sort_by(rank);

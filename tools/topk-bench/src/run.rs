@@ -1,0 +1,158 @@
+//! `splaredb-topk run`: indexes a vector file in a fresh splaredb database and measures its search modes.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use splaredb::{Database, Document, Durability, Options, SearchOptions};
+
+use crate::measure::{exact_top_k, peak_rss_bytes, recall, Latency};
+use crate::Vectors;
+
+/// Sections of a segment that make up the inverted index (format-spec.md §3).
+const INVERTED_SECTIONS: [&str; 3] = ["postings", "blocks", "latents"];
+
+/// One measured search mode.
+#[derive(Debug, Serialize)]
+pub struct RunLine {
+    /// `splaredb`.
+    pub system: String,
+    /// The document file.
+    pub docs: String,
+    /// Documents.
+    pub num_docs: usize,
+    /// Document non-zeros.
+    pub nnz: usize,
+    /// Queries.
+    pub queries: usize,
+    /// Results per query.
+    pub k: usize,
+    /// The search mode and its parameters.
+    pub setting: String,
+    /// Recall@k against the exact float top-k.
+    pub recall: f64,
+    /// Single-thread query latency.
+    pub latency: Latency,
+    /// Bytes of the inverted index (postings, block metadata, latent directory).
+    pub index_bytes: u64,
+    /// `index_bytes` per document non-zero.
+    pub bytes_per_nnz: f64,
+    /// Whole segment files (document store included).
+    pub segment_bytes: u64,
+    /// Seconds to insert, checkpoint and compact.
+    pub build_seconds: f64,
+    /// Peak resident memory of the process so far.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// What `run` measures besides the defaults.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Results per query.
+    pub k: usize,
+    /// Static pruning: index only each document's `n` largest weights (recall is still measured against the
+    /// exact top-k of the unpruned vectors).
+    pub prune: Option<usize>,
+    /// Thread counts to measure (1 is always measured).
+    pub threads: Vec<usize>,
+    /// The database's `max_weight` (top of the 8-bit impact scale); `None`: the largest document weight,
+    /// rounded up to a tenth, as a user who knows the data would set it.
+    pub max_weight: Option<f32>,
+}
+
+impl RunConfig {
+    /// Top-`k`, no pruning, one thread.
+    pub fn top(k: usize) -> RunConfig {
+        RunConfig { k, prune: None, threads: vec![1], max_weight: None }
+    }
+}
+
+/// Builds the database, runs every mode, prints (and appends to `out`) one JSON line per mode.
+pub fn run(docs_path: &Path, queries_path: &Path, config: &RunConfig, work: &Path, out: Option<&Path>) -> Result<()> {
+    let k = config.k;
+    let docs = Vectors::load(docs_path)?;
+    let queries = Vectors::load(queries_path)?;
+    let truth = exact_top_k(&docs, &queries, k);
+    std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
+    let dir = tempfile::tempdir_in(work)?;
+    let start = Instant::now();
+    let max_weight = config.max_weight.unwrap_or_else(|| {
+        let top = docs.weights.iter().copied().fold(0.0f32, f32::max);
+        ((top * 10.0).ceil() / 10.0).max(0.1)
+    });
+    let mut options = Options::with_dims(docs.dims).durability(Durability::Off);
+    options.prune_documents = config.prune;
+    options.max_weight = max_weight;
+    let db = Database::open(dir.path().join("db"), options)?;
+    for chunk_start in (0..docs.len()).step_by(10_000) {
+        let mut txn = db.begin_write()?;
+        for i in chunk_start..(chunk_start + 10_000).min(docs.len()) {
+            txn.insert(format!("{i:08}"), Document::new(docs.sparse(i)?))?;
+        }
+        txn.commit()?;
+    }
+    db.checkpoint()?;
+    db.compact()?;
+    let build_seconds = start.elapsed().as_secs_f64();
+    let segments = db.segments();
+    let segment_bytes = segments.iter().map(|s| s.bytes).sum();
+    let index_bytes: u64 = segments
+        .iter()
+        .flat_map(|s| s.sections.iter())
+        .filter(|(name, _)| INVERTED_SECTIONS.contains(name))
+        .map(|(_, b)| b)
+        .sum();
+
+    let snap = db.read();
+    let mut threads = config.threads.clone();
+    if !threads.contains(&1) {
+        threads.insert(0, 1);
+    }
+    for &t in &threads {
+        let options = SearchOptions::top(k).threads(t);
+        let mut us = Vec::with_capacity(queries.len());
+        let mut found = Vec::with_capacity(queries.len());
+        for q in 0..queries.len() {
+            let v = queries.sparse(q)?;
+            let start = Instant::now();
+            let hits = snap.search_with(&v, &options)?;
+            us.push(start.elapsed().as_secs_f64() * 1e6);
+            found.push(
+                hits.iter().filter_map(|h| h.key_str().and_then(|s| s.parse::<u32>().ok())).collect::<Vec<u32>>(),
+            );
+        }
+        let mut setting = format!("exhaustive, max_weight {max_weight}");
+        if let Some(n) = config.prune {
+            setting.push_str(&format!(", static pruning top-{n}"));
+        }
+        if t > 1 {
+            setting.push_str(&format!(", {t} threads over {} segments", segments.len()));
+        }
+        let line = RunLine {
+            system: "splaredb".into(),
+            docs: docs_path.display().to_string(),
+            num_docs: docs.len(),
+            nnz: docs.nnz(),
+            queries: queries.len(),
+            k,
+            setting,
+            recall: recall(&found, &truth),
+            latency: Latency::of(us),
+            index_bytes,
+            bytes_per_nnz: index_bytes as f64 / docs.nnz().max(1) as f64,
+            segment_bytes,
+            build_seconds,
+            peak_rss_bytes: peak_rss_bytes(),
+        };
+        let json = serde_json::to_string(&line)?;
+        println!("{json}");
+        if let Some(p) = out {
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(p)?;
+            writeln!(f, "{json}")?;
+        }
+    }
+    db.close()?;
+    Ok(())
+}

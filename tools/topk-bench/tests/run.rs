@@ -1,0 +1,36 @@
+//! End to end on a small synthetic set from the committed fit: generate, save, index in splaredb, measure.
+
+use splaredb_topk::run::RunConfig;
+use splaredb_topk::synth::Model;
+use splaredb_topk::Vectors;
+
+#[derive(serde::Deserialize)]
+struct Fitted {
+    model: Model,
+}
+
+#[test]
+fn synthetic_run_measures_exhaustive_search() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/splare-e5-small-en10.json");
+    let fitted: Fitted = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let g = fitted.model.generator(65_536, 2_000, 5).unwrap();
+    let docs = g.documents(0..2_000);
+    let queries = g.queries(50, 2_000);
+    assert!(docs.nnz() as f64 / docs.len() as f64 > 300.0, "documents are SPLARE-sized");
+    assert!((0..queries.len()).all(|q| queries.get(q).0.len() <= 40));
+
+    let dir = tempfile::tempdir().unwrap();
+    let (d, q, out) = (dir.path().join("s.docs"), dir.path().join("s.queries"), dir.path().join("r.jsonl"));
+    docs.save(&d).unwrap();
+    queries.save(&q).unwrap();
+    assert_eq!(Vectors::load(&d).unwrap(), docs);
+    splaredb_topk::run::run(&d, &q, &RunConfig::top(10), &dir.path().join("work"), Some(&out)).unwrap();
+    let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
+    assert!(line["setting"].as_str().unwrap().starts_with("exhaustive, max_weight "), "{line}");
+    assert_eq!(line["num_docs"], 2_000);
+    // Exhaustive scoring of 8-bit impacts against the exact float top-10: only quantization ties differ.
+    assert!(line["recall"].as_f64().unwrap() > 0.9, "{line}");
+    assert!(line["bytes_per_nnz"].as_f64().unwrap() < 3.0, "{line}");
+    let table = splaredb_topk::report::table(&[out]).unwrap();
+    assert!(table.contains("| s | 2000 | splaredb | exhaustive, max_weight "), "{table}");
+}
