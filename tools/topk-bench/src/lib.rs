@@ -6,6 +6,7 @@ pub mod vectors;
 
 pub use vectors::Vectors;
 pub mod measure;
+pub mod oracle;
 pub mod report;
 pub mod run;
 pub mod synth;

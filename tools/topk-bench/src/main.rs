@@ -107,6 +107,28 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The block-max oracle: the fraction of doc-range blocks any rank-safe block-max method must score, and
+    /// what stopping early (α < 1) costs, for the input order and a clustered order.
+    Oracle {
+        /// Document vectors.
+        #[arg(long)]
+        docs: PathBuf,
+        /// Query vectors.
+        #[arg(long)]
+        queries: PathBuf,
+        /// Use at most this many queries.
+        #[arg(long, default_value_t = 200)]
+        max_queries: usize,
+        /// Block sizes (comma-separated).
+        #[arg(long, default_value = "32,128")]
+        blocks: String,
+        /// Documents per cluster for the clustered order.
+        #[arg(long, default_value_t = 256)]
+        cluster_size: usize,
+        /// Results per query.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+    },
     /// Prints the JSON lines of `run` and `seismic-bench` as one Markdown table.
     Table {
         /// JSON-lines files.
@@ -124,6 +146,20 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Fit { docs, queries, sample, out } => fit(docs, queries, sample, out),
+        Command::Oracle { docs, queries, max_queries, blocks, cluster_size, k } => {
+            let docs = Vectors::load(&docs)?;
+            let queries = sub_vectors(&Vectors::load(&queries)?, max_queries);
+            let input: Vec<u32> = (0..docs.len() as u32).collect();
+            let clustered = splaredb_topk::oracle::clustered_order(&docs, docs.len().div_ceil(cluster_size), 3);
+            for block in blocks.split(',') {
+                let block: usize = block.trim().parse().context("--blocks takes numbers")?;
+                for (name, order) in [("input", &input), ("clustered", &clustered)] {
+                    let line = splaredb_topk::oracle::oracle(&docs, &queries, order, name, block, k);
+                    println!("{}", serde_json::to_string(&line)?);
+                }
+            }
+            Ok(())
+        }
         Command::Synth { model, dims, docs, queries, seed, out } => synth(model, dims, docs, queries, seed, out),
         Command::Run { docs, queries, k, prune, max_weight, threads, work, out } => {
             let config = RunConfig { k, prune, threads: threads.into_iter().collect(), max_weight };
