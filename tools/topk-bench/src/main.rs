@@ -150,7 +150,7 @@ fn main() -> Result<()> {
             let docs = Vectors::load(&docs)?;
             let queries = sub_vectors(&Vectors::load(&queries)?, max_queries);
             let input: Vec<u32> = (0..docs.len() as u32).collect();
-            let clustered = splaredb_topk::oracle::clustered_order(&docs, docs.len().div_ceil(cluster_size), 3);
+            let clustered = splaredb_topk::oracle::clustered_order(&docs, docs.len().div_ceil(cluster_size), 0.05, 3);
             for block in blocks.split(',') {
                 let block: usize = block.trim().parse().context("--blocks takes numbers")?;
                 for (name, order) in [("input", &input), ("clustered", &clustered)] {
