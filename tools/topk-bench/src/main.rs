@@ -150,7 +150,13 @@ fn main() -> Result<()> {
             let docs = Vectors::load(&docs)?;
             let queries = sub_vectors(&Vectors::load(&queries)?, max_queries);
             let input: Vec<u32> = (0..docs.len() as u32).collect();
-            let clustered = splaredb_topk::oracle::clustered_order(&docs, docs.len().div_ceil(cluster_size), 0.05, 3);
+            let clusters = docs.len().div_ceil(cluster_size);
+            let assign = splaredb_topk::oracle::cluster(&docs, clusters, 0.05, 3);
+            let budgets = [0.01, 0.02, 0.05, 0.1, 0.2];
+            let ivf = splaredb_topk::oracle::ivf_oracle(&docs, &queries, &assign, k, &budgets);
+            println!("{}", serde_json::json!({ "ivf_clusters": clusters, "recall_at_budget": ivf }));
+            let mut clustered: Vec<u32> = (0..docs.len() as u32).collect();
+            clustered.sort_by_key(|&d| (assign[d as usize], d));
             for block in blocks.split(',') {
                 let block: usize = block.trim().parse().context("--blocks takes numbers")?;
                 for (name, order) in [("input", &input), ("clustered", &clustered)] {
