@@ -176,6 +176,21 @@ impl SparseVector {
         }
     }
 
+    /// The entries weighing at least `fraction` × the largest weight (the largest is always kept); the vector
+    /// itself when `fraction` is 0 or not a number.
+    pub fn prune_relative(&self, fraction: f32) -> SparseVector {
+        let top = self.weights.iter().copied().fold(0.0f32, f32::max);
+        let bar = top * fraction.clamp(0.0, 1.0);
+        if fraction.is_nan() || bar <= 0.0 {
+            return self.clone();
+        }
+        let keep: Vec<usize> = (0..self.nnz()).filter(|&i| self.weights[i] >= bar).collect();
+        SparseVector {
+            ids: keep.iter().map(|&i| self.ids[i]).collect(),
+            weights: keep.iter().map(|&i| self.weights[i]).collect(),
+        }
+    }
+
     /// Full-precision sparse dot product, summed in increasing latent order.
     pub fn dot(&self, other: &SparseVector) -> f32 {
         let (mut i, mut j, mut acc) = (0, 0, 0.0f32);
@@ -286,6 +301,18 @@ impl fmt::Debug for Quantizer {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn prune_relative_keeps_the_strong_entries() {
+        let v = SparseVector::new(vec![3, 5, 9, 12], vec![1.0, 4.0, 2.0, 0.5]).unwrap();
+        assert_eq!(v.prune_relative(0.0), v);
+        assert_eq!(v.prune_relative(f32::NAN), v);
+        assert_eq!(v.prune_relative(0.5), SparseVector::new(vec![5, 9], vec![4.0, 2.0]).unwrap());
+        assert_eq!(v.prune_relative(1.0), SparseVector::new(vec![5], vec![4.0]).unwrap());
+        assert_eq!(v.prune_relative(7.0), SparseVector::new(vec![5], vec![4.0]).unwrap());
+        let zeros = SparseVector::new(vec![1, 2], vec![0.0, 0.0]).unwrap();
+        assert_eq!(zeros.prune_relative(0.5), zeros);
+    }
+
     #[test]
     fn top_n_keeps_largest_with_low_id_ties() {
         let v = SparseVector::new(vec![3, 5, 9, 12], vec![1.0, 2.0, 2.0, 0.5]).unwrap();

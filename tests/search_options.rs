@@ -1,5 +1,6 @@
-//! Search over several threads gives the single-thread answer; static pruning stores and indexes the pruned
-//! vector, and search matches the brute-force reference over pruned vectors.
+//! Search over several threads gives the single-thread answer; query pruning gives the exact answer of the
+//! pruned query; static pruning stores and indexes the pruned vector, and search matches the brute-force
+//! reference over pruned vectors.
 
 mod common;
 
@@ -53,6 +54,16 @@ fn threads_do_not_change_results() {
         let reference = reference_top_k(&model, &q, 10, MAX_WEIGHT);
         let got: Vec<(Vec<u8>, f32)> = one.into_iter().map(|h| (h.key, h.score)).collect();
         assert_eq!(got, reference);
+        // Query pruning: the exact answer of the pruned query, on any number of threads.
+        for cut in [0.3f32, 0.7] {
+            let pruned = reference_top_k(&model, &q.prune_relative(cut), 10, MAX_WEIGHT);
+            for threads in [1, 3] {
+                let options = SearchOptions::top(10).query_cut(cut).threads(threads);
+                let got: Vec<(Vec<u8>, f32)> =
+                    snap.search_with(&q, &options).unwrap().into_iter().map(|h| (h.key, h.score)).collect();
+                assert_eq!(got, pruned);
+            }
+        }
     }
 }
 

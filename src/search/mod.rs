@@ -28,12 +28,17 @@ pub struct SearchOptions {
     /// Threads that score segments in parallel (default 1: the calling thread alone). Results do not depend on
     /// it.
     pub threads: usize,
+    /// Approximate search by query pruning: query latents whose weight is below `query_cut` × the query's
+    /// largest weight are left out of scoring (0, the default: exact). The hits are then the exact top-k of
+    /// the pruned query; with [`rescore`](Self::rescore) they are re-ranked with the whole query. Its recall
+    /// cost is measured by `tools/topk-bench` (README, "Top-k search").
+    pub query_cut: f32,
 }
 
 impl SearchOptions {
     /// Top-`k`, keys and scores only.
     pub fn top(k: usize) -> Self {
-        SearchOptions { k, with_documents: false, rescore: false, threads: 1 }
+        SearchOptions { k, with_documents: false, rescore: false, threads: 1, query_cut: 0.0 }
     }
 
     /// Also return the stored documents.
@@ -45,6 +50,13 @@ impl SearchOptions {
     /// Scores segments on up to `threads` threads (scoped threads of this call; 0 counts as 1).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads;
+        self
+    }
+
+    /// Leaves out query latents weighing less than `fraction` (0..=1) of the largest (see
+    /// [`query_cut`](Self::query_cut)).
+    pub fn query_cut(mut self, fraction: f32) -> Self {
+        self.query_cut = fraction;
         self
     }
 
@@ -139,7 +151,7 @@ fn segment_top_k(
     Ok(results)
 }
 
-/// Exact top-k over a version.
+/// Top-k over a version: exact, or exact for the pruned query when `options.query_cut` is set.
 pub(crate) fn search_version(
     version: &Version,
     query: &SparseVector,
@@ -150,11 +162,18 @@ pub(crate) fn search_version(
     if k == 0 {
         return Ok(Vec::new());
     }
+    let pruned;
+    let scored = if options.query_cut > 0.0 {
+        pruned = query.prune_relative(options.query_cut);
+        &pruned
+    } else {
+        query
+    };
     let mut candidates: Vec<Candidate> = Vec::new();
-    for hit in version.memtable.search(version.seq, query, quantizer, k) {
+    for hit in version.memtable.search(version.seq, scored, quantizer, k) {
         candidates.push(Candidate { score: hit.score, key: hit.key.to_vec(), source: Source::Memtable(hit.doc) });
     }
-    for (index, hits) in segment_top_k(version, query, quantizer, k, options.threads)? {
+    for (index, hits) in segment_top_k(version, scored, quantizer, k, options.threads)? {
         let segment = &version.segments[index].segment;
         for (score, doc) in hits {
             candidates.push(Candidate {

@@ -97,6 +97,9 @@ enum Command {
         /// The database's max_weight (default: the largest document weight rounded up to a tenth).
         #[arg(long)]
         max_weight: Option<f32>,
+        /// Also measure approximate search with these query cuts (comma-separated fractions).
+        #[arg(long, value_delimiter = ',')]
+        query_cuts: Vec<f32>,
         /// Also measure with this many search threads (segments in parallel).
         #[arg(long)]
         threads: Option<usize>,
@@ -167,8 +170,8 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Synth { model, dims, docs, queries, seed, out } => synth(model, dims, docs, queries, seed, out),
-        Command::Run { docs, queries, k, prune, max_weight, threads, work, out } => {
-            let config = RunConfig { k, prune, threads: threads.into_iter().collect(), max_weight };
+        Command::Run { docs, queries, k, prune, max_weight, query_cuts, threads, work, out } => {
+            let config = RunConfig { k, prune, threads: threads.into_iter().collect(), query_cuts, max_weight };
             splaredb_topk::run::run(&docs, &queries, &config, &work, out.as_deref())
         }
     }

@@ -57,6 +57,8 @@ pub struct RunConfig {
     pub prune: Option<usize>,
     /// Thread counts to measure (1 is always measured).
     pub threads: Vec<usize>,
+    /// Query-pruning fractions to measure besides exact search (`SearchOptions::query_cut`).
+    pub query_cuts: Vec<f32>,
     /// The database's `max_weight` (top of the 8-bit impact scale); `None`: the largest document weight,
     /// rounded up to a tenth, as a user who knows the data would set it.
     pub max_weight: Option<f32>,
@@ -65,7 +67,7 @@ pub struct RunConfig {
 impl RunConfig {
     /// Top-`k`, no pruning, one thread.
     pub fn top(k: usize) -> RunConfig {
-        RunConfig { k, prune: None, threads: vec![1], max_weight: None }
+        RunConfig { k, prune: None, threads: vec![1], query_cuts: Vec::new(), max_weight: None }
     }
 }
 
@@ -110,8 +112,9 @@ pub fn run(docs_path: &Path, queries_path: &Path, config: &RunConfig, work: &Pat
     if !threads.contains(&1) {
         threads.insert(0, 1);
     }
-    for &t in &threads {
-        let options = SearchOptions::top(k).threads(t);
+    let modes = threads.iter().map(|&t| (t, 0.0)).chain(config.query_cuts.iter().map(|&c| (1, c)));
+    for (t, cut) in modes {
+        let options = SearchOptions::top(k).threads(t).query_cut(cut);
         let mut us = Vec::with_capacity(queries.len());
         let mut found = Vec::with_capacity(queries.len());
         for q in 0..queries.len() {
@@ -129,6 +132,9 @@ pub fn run(docs_path: &Path, queries_path: &Path, config: &RunConfig, work: &Pat
         }
         if t > 1 {
             setting.push_str(&format!(", {t} threads over {} segments", segments.len()));
+        }
+        if cut > 0.0 {
+            setting.push_str(&format!(", query_cut {cut}"));
         }
         let line = RunLine {
             system: "splaredb".into(),
