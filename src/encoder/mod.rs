@@ -371,6 +371,15 @@ impl Encoder {
         Ok(out)
     }
 
+    /// The padded token batch the encoder would run for `texts` (prefix added, truncated to `max_length`,
+    /// pooling mask from `splare.json`), rows in input order. For tools that run the backbone themselves
+    /// (the trainer) and must see exactly the encoder's input.
+    pub fn token_batch<S: AsRef<str>>(&self, texts: &[S], kind: TextKind) -> EncoderResult<TokenBatch> {
+        let rows: Vec<Vec<u32>> =
+            texts.iter().map(|t| self.tokenize(t.as_ref(), kind)).collect::<EncoderResult<_>>()?;
+        Ok(TokenBatch::from_rows(&rows, self.pad_id, &self.tokenizer.special, self.config.pooling.tokens))
+    }
+
     /// Backbone states at the SAE's layer for each text's tokens (`[tokens][hidden]` per text).
     pub fn token_states<S: AsRef<str>>(&self, texts: &[S], kind: TextKind) -> EncoderResult<Vec<Vec<Vec<f32>>>> {
         let rows: Vec<Vec<u32>> =

@@ -1,0 +1,147 @@
+//! Mining training examples: for each training query of one or more BEIR tasks, the current model ranks the
+//! corpus through a splaredb database (the evaluation harness's index, built or reused under `work`), hard
+//! negatives are drawn from the top of that ranking (relevant documents excluded), and a dense teacher scores
+//! the query against its positive and negatives.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use splaredb::encoder::Encoder;
+use splaredb::eval::{BeirDataset, SplaredbSystem, System};
+
+use crate::data::Example;
+use crate::error::{TrainError, TrainResult};
+
+/// How examples are mined.
+#[derive(Debug, Clone)]
+pub struct MineOptions {
+    /// Task directories (BEIR layout); tasks sharing a corpus share one index.
+    pub datasets: Vec<PathBuf>,
+    /// Split whose queries are mined (`train`).
+    pub split: String,
+    /// Corpus fraction (as in the evaluation harness).
+    pub fraction: f64,
+    /// Hard negatives per query.
+    pub negatives: usize,
+    /// Negatives are drawn from this many top-ranked documents.
+    pub depth: usize,
+    /// Teacher logits are `cosine / teacher_temperature`.
+    pub teacher_temperature: f64,
+    /// Prefixes of the dense teacher (multilingual-e5: `query: ` / `passage: `).
+    pub teacher_prefixes: (String, String),
+    /// At most this many queries per task (the first in id order; default all).
+    pub max_queries: Option<usize>,
+    /// Seed of the negative sampling and of the choice among several positives.
+    pub seed: u64,
+    /// Where indexes are kept (shared with `splaredb-eval --work`).
+    pub work: PathBuf,
+}
+
+/// Mines examples with `model` (ranking) and `teacher` (dense scores), reporting progress on stderr.
+pub fn mine(model: Arc<Encoder>, teacher: &Encoder, opts: &MineOptions) -> TrainResult<Vec<Example>> {
+    if opts.negatives == 0 || opts.depth < opts.negatives {
+        return Err(TrainError::Options("need at least one negative, and depth ≥ negatives".into()));
+    }
+    if opts.teacher_temperature.is_nan() || opts.teacher_temperature <= 0.0 {
+        return Err(TrainError::Options("the teacher temperature must be positive".into()));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let mut system = SplaredbSystem::new(model, &opts.work);
+    // (task, query id, query text, positive, negatives)
+    let mut picked: Vec<(String, String, String, String, Vec<String>)> = Vec::new();
+    let mut texts: HashMap<String, String> = HashMap::new();
+    let mut corpus_of: Option<String> = None;
+    for dir in &opts.datasets {
+        let ds = BeirDataset::open(dir, &opts.split, opts.fraction)?;
+        let fp = ds.corpus_fingerprint()?;
+        if corpus_of.as_ref().is_some_and(|c| *c != fp) {
+            return Err(TrainError::Options(format!(
+                "{}: mining tasks must share one corpus (the cross-lingual tasks share the English one)",
+                dir.display()
+            )));
+        }
+        if corpus_of.is_none() {
+            for d in ds.corpus()? {
+                texts.insert(d.id, d.text);
+            }
+            corpus_of = Some(fp);
+        }
+        system.index(&ds)?;
+        let total = opts.max_queries.unwrap_or(usize::MAX).min(ds.queries.len());
+        eprintln!("{}: mining {total} {} queries", ds.name(), opts.split);
+        for (n, (qid, text)) in ds.queries.iter().take(total).enumerate() {
+            let relevant: BTreeSet<&String> = ds
+                .qrels
+                .get(qid)
+                .map(|r| r.iter().filter(|(_, &g)| g > 0).map(|(d, _)| d).collect())
+                .unwrap_or_default();
+            let Some(positive) = relevant.iter().copied().collect::<Vec<_>>().choose(&mut rng).map(|p| (*p).clone())
+            else {
+                continue;
+            };
+            let ranking = system.search(text, opts.depth)?;
+            let mut pool: Vec<String> = ranking.ids.into_iter().filter(|d| !relevant.contains(d)).collect();
+            pool.shuffle(&mut rng);
+            pool.truncate(opts.negatives);
+            if pool.len() < opts.negatives {
+                continue;
+            }
+            picked.push((ds.name(), qid.clone(), text.clone(), positive, pool));
+            if (n + 1) % 500 == 0 {
+                eprintln!("  ranked {}/{total}", n + 1);
+            }
+        }
+    }
+    // The teacher: dense cosine of the backbone's embeddings, each text embedded once.
+    let doc_ids: Vec<String> = picked
+        .iter()
+        .flat_map(|p| std::iter::once(&p.3).chain(&p.4))
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let doc_texts: Vec<&str> = doc_ids
+        .iter()
+        .map(|id| {
+            texts
+                .get(id)
+                .map(String::as_str)
+                .ok_or_else(|| TrainError::Options(format!("document {id} is not in the corpus")))
+        })
+        .collect::<TrainResult<_>>()?;
+    eprintln!("teacher: embedding {} documents and {} queries", doc_texts.len(), picked.len());
+    let mut doc_emb: HashMap<&str, Vec<f32>> = HashMap::new();
+    for (ids, chunk) in doc_ids.chunks(256).zip(doc_texts.chunks(256)) {
+        for (id, e) in ids.iter().zip(teacher.embed(chunk, &opts.teacher_prefixes.1)?) {
+            doc_emb.insert(id.as_str(), e);
+        }
+    }
+    let queries: Vec<&str> = picked.iter().map(|p| p.2.as_str()).collect();
+    let mut q_emb = Vec::with_capacity(queries.len());
+    for chunk in queries.chunks(256) {
+        q_emb.extend(teacher.embed(chunk, &opts.teacher_prefixes.0)?);
+    }
+    let mut out = Vec::with_capacity(picked.len());
+    for ((task, qid, query, positive, negatives), qe) in picked.into_iter().zip(q_emb) {
+        let ids: Vec<String> = std::iter::once(positive).chain(negatives).collect();
+        let teacher_scores = ids
+            .iter()
+            .map(|id| {
+                let de = &doc_emb[id.as_str()];
+                (qe.iter().zip(de).map(|(a, b)| a * b).sum::<f32>() as f64 / opts.teacher_temperature) as f32
+            })
+            .collect();
+        let docs = ids.iter().map(|id| texts[id].clone()).collect();
+        out.push(Example { query_id: format!("{task}/{qid}"), query, doc_ids: ids, docs, teacher: teacher_scores });
+    }
+    Ok(out)
+}
+
+/// The default work directory when none is given: `data/eval-work` beside the evaluation harness's.
+pub fn default_work() -> PathBuf {
+    Path::new("data").join("eval-work")
+}

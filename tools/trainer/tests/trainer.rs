@@ -1,0 +1,290 @@
+//! The trainer on the tiny BERT fixture (3 blocks of width 32, a 256-latent TopK SAE at layer 2): parity with
+//! the splaredb encoder, a short run that lowers the loss, deterministic resumption, exported models that the
+//! encoder loads and that encode as the trainer does, and SAE training (recovery of a known dictionary, and a
+//! trained SAE exported as a model).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use splare_trainer::data::Example;
+use splare_trainer::export::{read_splare_json, sae_model_config, write_config_and_card, write_finetuned};
+use splare_trainer::finetune::{batch_loss, Cadence, FinetuneOptions, Run};
+use splare_trainer::lora::LoraConfig;
+use splare_trainer::model::SplareModel;
+use splare_trainer::optim::AdamSettings;
+use splare_trainer::sae::SparseBatch;
+use splare_trainer::states::collect_states;
+use splare_trainer::train_sae::{SaeOptions, SaeRun};
+use splare_trainer::TrainError;
+use splaredb::encoder::{Encoder, EncoderOptions, TextKind};
+
+fn tiny() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-bert")
+}
+
+const TEXTS: [&str; 8] = [
+    "the sparse autoencoder learns interpretable latents",
+    "the inverted index stores posting lists on disk",
+    "a quick brown fox jumps over the lazy dog",
+    "what is the capital of france",
+    "paris is the capital city of france",
+    "the encoder maps text to weighted latent features",
+    "my old laptop reads the news every morning",
+    "the river trail follows the mountain village",
+];
+
+fn examples() -> Vec<Example> {
+    let pairs = [(3, 4, 2), (0, 5, 7), (1, 2, 6), (5, 0, 3), (7, 6, 1), (2, 7, 4)];
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(i, &(q, p, n))| Example {
+            query_id: format!("q{i}"),
+            query: TEXTS[q].split(' ').take(4).collect::<Vec<_>>().join(" "),
+            doc_ids: vec![format!("d{p}"), format!("d{n}"), format!("d{}", (n + 1) % 8)],
+            docs: vec![TEXTS[p].into(), TEXTS[n].into(), TEXTS[(n + 1) % 8].into()],
+            teacher: vec![4.0, 0.5, 0.0],
+        })
+        .collect()
+}
+
+fn options(model: &Path, steps: usize) -> FinetuneOptions {
+    FinetuneOptions {
+        model: model.to_path_buf(),
+        train: "train.jsonl".into(),
+        lora: LoraConfig {
+            rank: 4,
+            alpha: 8.0,
+            targets: vec!["query".into(), "value".into(), "output.dense".into()],
+            from_layer: 0,
+        },
+        tau: 1.0,
+        lambda_q: 1e-3,
+        lambda_d: 1e-3,
+        lambda_warmup: 4,
+        contrastive: 0.5,
+        lr: 1e-2,
+        warmup_ratio: 0.1,
+        adam: AdamSettings::default(),
+        batch: 2,
+        accumulation: 2,
+        docs_per_query: 3,
+        steps,
+        max_query_tokens: 16,
+        max_doc_tokens: 16,
+        seed: 3,
+    }
+}
+
+/// The pooled vectors of the library encoder (before top-k pruning) for `texts`.
+fn library_pooled(enc: &Encoder, texts: &[&str], kind: TextKind) -> Vec<Vec<f32>> {
+    let rows: Vec<Vec<u32>> = texts.iter().map(|t| enc.tokenize(t, kind).unwrap()).collect();
+    enc.trace_ids(&rows, None).unwrap().pooled
+}
+
+fn assert_same(sparse: &SparseBatch, dense: &[Vec<f32>], tol: f32) {
+    let values: Vec<f32> = sparse.values.to_vec1().unwrap();
+    for (r, row) in dense.iter().enumerate() {
+        let nz: Vec<(u32, f32)> =
+            row.iter().enumerate().filter(|(_, &v)| v > 0.0).map(|(j, &v)| (j as u32, v)).collect();
+        let mine: Vec<(u32, f32)> =
+            (sparse.offsets[r]..sparse.offsets[r + 1]).map(|i| (sparse.latents[i], values[i])).collect();
+        assert_eq!(nz.len(), mine.len(), "row {r}: non-zero count");
+        for ((a, x), (b, y)) in nz.iter().zip(&mine) {
+            assert_eq!(a, b, "row {r}");
+            assert!((x - y).abs() <= tol, "row {r} latent {a}: library {x} trainer {y}");
+        }
+    }
+}
+
+#[test]
+fn a_fresh_adapter_reproduces_the_library_encoder() {
+    let lora = options(&tiny(), 1).lora;
+    let model = SplareModel::load(&tiny(), Some(&lora), 1, &Device::Cpu).unwrap();
+    for kind in [TextKind::Query, TextKind::Document] {
+        let sparse = model.encode(&TEXTS, kind, 0).unwrap();
+        assert_same(&sparse, &library_pooled(&model.encoder, &TEXTS, kind), 1e-5);
+    }
+}
+
+#[test]
+fn fine_tuning_lowers_the_loss_and_exports_models_the_encoder_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let ex = examples();
+    let o = options(&tiny(), 30);
+    let mut run = Run::open(&dir.path().join("run"), o.clone(), ex.clone(), &Device::Cpu).unwrap();
+    let all: Vec<&Example> = ex.iter().collect();
+    let before = batch_loss(&run.model, &o, &all, 1000).unwrap().log;
+    run.train(Cadence { log_every: 10, checkpoint_every: 10, stop_after: None }, |_| {}).unwrap();
+    let after = batch_loss(&run.model, &o, &all, 1000).unwrap().log;
+    assert!(after.loss < 0.7 * before.loss, "loss {} -> {}", before.loss, after.loss);
+    assert!(after.kl < before.kl, "kl {} -> {}", before.kl, after.kl);
+    let lines = std::fs::read_to_string(dir.path().join("run/log.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 30);
+
+    // Exported with the adapter kept apart, and merged: the encoder loads both and encodes as the trainer does.
+    for merged in [false, true] {
+        let out = dir.path().join(if merged { "merged" } else { "adapter" });
+        write_finetuned(&tiny(), &out, &run.model.bert.adapters, "tiny-ft", merged, "# tiny-ft\n").unwrap();
+        let enc = Encoder::load(&out, &EncoderOptions::default()).unwrap();
+        assert_eq!(enc.config().name, "tiny-ft");
+        for kind in [TextKind::Query, TextKind::Document] {
+            let sparse = run.model.encode(&TEXTS, kind, 0).unwrap();
+            assert_same(&sparse, &library_pooled(&enc, &TEXTS, kind), 1e-4);
+        }
+        assert!(out.join("README.md").is_file());
+        assert_eq!(out.join("adapter/adapter_config.json").is_file(), !merged);
+    }
+}
+
+#[test]
+fn a_resumed_run_equals_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = options(&tiny(), 6);
+    let cadence = Cadence { log_every: 1, checkpoint_every: 2, stop_after: None };
+    let mut a = Run::open(&dir.path().join("a"), o.clone(), examples(), &Device::Cpu).unwrap();
+    a.train(cadence, |_| {}).unwrap();
+    let mut b = Run::open(&dir.path().join("b"), o.clone(), examples(), &Device::Cpu).unwrap();
+    b.train(Cadence { stop_after: Some(3), ..cadence }, |_| {}).unwrap();
+    assert_eq!(b.step, 3);
+    drop(b);
+    let mut b = Run::open(&dir.path().join("b"), o.clone(), examples(), &Device::Cpu).unwrap();
+    assert_eq!(b.step, 3);
+    b.train(cadence, |_| {}).unwrap();
+    assert_eq!(b.step, 6);
+    for ((na, va), (nb, vb)) in a.model.bert.adapters.named_vars().iter().zip(b.model.bert.adapters.named_vars()) {
+        assert_eq!(na, &nb);
+        let x: Vec<f32> = va.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let y: Vec<f32> = vb.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(x, y, "{na} differs after resumption");
+    }
+    // Other settings in the same directory are refused.
+    let other = FinetuneOptions { tau: 2.0, ..o };
+    match Run::open(&dir.path().join("b"), other, examples(), &Device::Cpu) {
+        Err(TrainError::Resume { why, .. }) => assert!(why.contains("tau"), "{why}"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a run with other settings was resumed"),
+    }
+}
+
+#[test]
+fn bad_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(FinetuneOptions, &str)> = vec![
+        (FinetuneOptions { docs_per_query: 4, ..options(&tiny(), 2) }, "fewer than --docs-per-query"),
+        (FinetuneOptions { batch: 0, ..options(&tiny(), 2) }, "at least 1"),
+        (FinetuneOptions { tau: 0.0, ..options(&tiny(), 2) }, "positive"),
+        (FinetuneOptions { batch: 7, ..options(&tiny(), 2) }, "fewer than one batch"),
+    ];
+    for (o, want) in cases {
+        let e = Run::open(&dir.path().join("r"), o, examples(), &Device::Cpu).err().expect("refused").to_string();
+        assert!(e.contains(want), "{e}");
+    }
+    let bad_target = FinetuneOptions {
+        lora: LoraConfig { rank: 2, alpha: 2.0, targets: vec!["mlp".into()], from_layer: 0 },
+        ..options(&tiny(), 2)
+    };
+    let e = Run::open(&dir.path().join("t"), bad_target, examples(), &Device::Cpu).err().expect("refused").to_string();
+    assert!(e.contains("names no module"), "{e}");
+}
+
+#[test]
+fn sae_training_recovers_a_known_sparse_dictionary() {
+    // 48 random unit atoms in 24 dimensions; each sample is 3 atoms with weights in [1, 2] plus a little noise.
+    let (d, atoms, n) = (24, 48, 12_000);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let dict: Vec<Vec<f32>> = (0..atoms)
+        .map(|_| {
+            let v: Vec<f32> = (0..d).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.into_iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    let mut data = vec![0f32; n * d];
+    for s in 0..n {
+        for _ in 0..3 {
+            let a = rng.gen_range(0..atoms);
+            let w = rng.gen_range(1.0f32..2.0);
+            for j in 0..d {
+                data[s * d + j] += w * dict[a][j];
+            }
+        }
+        for j in 0..d {
+            data[s * d + j] += rng.gen_range(-0.01f32..0.01);
+        }
+    }
+    let x = Tensor::from_vec(data, (n, d), &Device::Cpu).unwrap();
+    let opts = SaeOptions {
+        width: 64,
+        k: 3,
+        k_aux: 16,
+        aux_weight: 1.0 / 32.0,
+        dead_tokens: 2_000,
+        batch: 256,
+        epochs: 12,
+        lr: 3e-3,
+        seed: 1,
+    };
+    let mut run = SaeRun::new(&x, opts, None).unwrap();
+    run.train(1000, 1000, None, |_| {}).unwrap();
+    let sae = run.result().unwrap();
+    let q = sae.quality(&x).unwrap();
+    assert!(q.fvu < 0.1, "FVU {}", q.fvu);
+    assert!(q.l0 <= 3.0);
+    let dec: Vec<Vec<f32>> = sae.w_dec.to_vec2().unwrap();
+    let recovered = dict
+        .iter()
+        .filter(|atom| dec.iter().any(|row| row.iter().zip(atom.iter()).map(|(a, b)| a * b).sum::<f32>() > 0.9))
+        .count();
+    assert!(recovered as f64 >= 0.9 * atoms as f64, "recovered {recovered} of {atoms} atoms (FVU {})", q.fvu);
+}
+
+#[test]
+fn a_trained_sae_exports_a_model_the_encoder_runs_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts: Vec<String> = TEXTS.iter().map(|t| t.to_string()).collect();
+    let states = collect_states(&tiny(), 2, &texts, 16, 10_000, |_| {}).unwrap();
+    let opts = SaeOptions {
+        width: 96,
+        k: 4,
+        k_aux: 8,
+        aux_weight: 1.0 / 32.0,
+        dead_tokens: 200,
+        batch: 16,
+        epochs: 3,
+        lr: 1e-3,
+        seed: 2,
+    };
+    let run_dir = dir.path().join("sae-run");
+    let mut run = SaeRun::new(&states, opts.clone(), Some(&run_dir)).unwrap();
+    run.train(10, 5, None, |_| {}).unwrap();
+    let sae = run.result().unwrap();
+    // Resuming a finished run changes nothing.
+    let again = SaeRun::new(&states, opts, Some(&run_dir)).unwrap();
+    assert_eq!(again.step, run.step);
+
+    let out = dir.path().join("model");
+    std::fs::create_dir_all(&out).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(tiny().join(f), out.join(f)).unwrap();
+    }
+    sae.save(&out.join("sae.safetensors")).unwrap();
+    let cfg = sae_model_config(&read_splare_json(&tiny()).unwrap(), "tiny-sae", 2, 4, sae.average_norm, 4.0);
+    write_config_and_card(&out, &cfg, "# tiny-sae\n").unwrap();
+    let enc = Encoder::load(&out, &EncoderOptions::default()).unwrap();
+    let rows: Vec<Vec<u32>> = TEXTS.iter().map(|t| enc.tokenize(t, TextKind::Document).unwrap()).collect();
+    let trace = enc.trace_ids(&rows, None).unwrap();
+    for (r, row) in rows.iter().enumerate() {
+        let h: Vec<f32> = trace.hidden[r].iter().take(row.len()).flatten().copied().collect();
+        let z: Vec<Vec<f32>> =
+            sae.encode(&Tensor::from_vec(h, (row.len(), 32), &Device::Cpu).unwrap()).unwrap().to_vec2().unwrap();
+        for (i, zi) in z.iter().enumerate() {
+            for (j, &v) in zi.iter().enumerate() {
+                let lib = trace.latents[r][i][j];
+                assert!((lib - v).abs() < 1e-4, "text {r} token {i} latent {j}: encoder {lib} trainer {v}");
+            }
+        }
+    }
+}
