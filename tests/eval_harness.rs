@@ -185,4 +185,7 @@ fn splaredb_system_indexes_once_and_retrieves() {
     let scores = |r: &EvalReport| (r.ndcg_at_10, r.mrr_at_10, r.recall_at_100);
     assert_eq!(scores(&second), scores(&first));
     assert_eq!(second.build_seconds, first.build_seconds);
+    // The same system indexing again (another task on the same corpus) closes its open database first.
+    let third = evaluate(&data, &mut again, &EvalOptions::default(), |_, _| {}).unwrap();
+    assert_eq!(scores(&third), scores(&first));
 }

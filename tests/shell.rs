@@ -217,3 +217,27 @@ fn default_model_shell_search() {
     let o = text(&out.stdout);
     assert!(o.contains("1,line-1,") && o.contains("1,line-3,"), "{o}");
 }
+
+#[test]
+fn search_options_approx_cut_and_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = populated(dir.path());
+    let m = tiny();
+    let m = m.to_str().unwrap();
+    let top_key = |args: &str| {
+        let out = run(&["--model", m, "-csv", "-noheader", &db, args], "");
+        assert!(out.status.success(), "{args}: {}", text(&out.stderr));
+        text(&out.stdout).lines().next().unwrap_or_default().split(',').nth(1).unwrap_or_default().to_string()
+    };
+    let exact = top_key(".search --k 2 the cat sat on the mat");
+    assert_eq!(exact, "a");
+    assert_eq!(top_key(".search --k 2 --approx the cat sat on the mat"), exact);
+    assert_eq!(top_key(".search --k 2 --cut 0.2 --threads 2 the cat sat on the mat"), exact);
+    for (bad, why) in
+        [(".search --cut 1.5 cat", "--cut needs a fraction"), (".search --threads 0 cat", "--threads needs")]
+    {
+        let out = run(&["--model", m, &db, bad], "");
+        assert!(!out.status.success(), "{bad} succeeded");
+        assert!(text(&out.stderr).contains(why), "{bad}: {}", text(&out.stderr));
+    }
+}

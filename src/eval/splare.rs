@@ -88,6 +88,9 @@ impl System for SplaredbSystem {
     }
 
     fn index(&mut self, dataset: &BeirDataset) -> EvalResult<IndexStats> {
+        // A database opened by an earlier call (another task, possibly on the same corpus) is closed first:
+        // it holds the directory's writer lock.
+        self.db = None;
         let dir = self.index_dir(dataset)?;
         let marker = dir.join(COMPLETE);
         let options = || Options::with_encoder(self.encoder.clone()).map(|o| o.durability(Durability::Off));

@@ -12,6 +12,10 @@ use splaredb::{Database, Document, ImportOptions, Options, SearchOptions, Sparse
 
 use crate::render::{snippet, Cell, Mode, Table};
 
+/// The query cut of `.search --approx`: on real vectors (issue 8) a cut of 0.1 kept recall@10 at 0.975
+/// (splade-tiny, 58k documents) at 0.77 of the exact search's time.
+const APPROX_QUERY_CUT: f32 = 0.1;
+
 /// What the caller should do after a line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -45,7 +49,10 @@ const HELP: &[(&str, &str)] = &[
     (".get KEY", "show a document: text, metadata, number of latents"),
     (".doc KEY", "a document's text and its strongest latents with labels"),
     (".delete KEY", "delete a document"),
-    (".search [--k N] [--exact|--approx] TEXT", "text search with options (only exact search exists so far)"),
+    (
+        ".search [--k N] [--exact|--approx|--cut F] [--threads N] TEXT",
+        "text search: --approx leaves out query latents under 0.1 x the largest weight (--cut F sets the fraction); --threads scores segments in parallel",
+    ),
     (".vector JSON", "search with a sparse vector: {\"17\": 1.5, ...} or [[17, 1.5], ...]"),
     (".explain TEXT", "the query's latents (weights, labels) and, per hit, the latents that contributed most"),
     (".latent ID", "a latent's posting lists (length, blocks, max impact), label, and where it fires most"),
@@ -360,6 +367,8 @@ impl Shell {
             }
             ".search" => {
                 let mut k = 10;
+                let mut cut = 0.0f32;
+                let mut threads = 1;
                 let mut words = Vec::new();
                 let mut it = args.iter();
                 while let Some(a) = it.next() {
@@ -371,15 +380,30 @@ impl Shell {
                                 .filter(|&k| k > 0)
                                 .ok_or("--k needs a positive number")?
                         }
-                        "--exact" => {}
-                        "--approx" => eprintln!("note: approximate search is not built yet; running the exact search"),
+                        "--exact" => cut = 0.0,
+                        "--approx" => cut = APPROX_QUERY_CUT,
+                        "--cut" => {
+                            cut = it
+                                .next()
+                                .and_then(|v| v.parse().ok())
+                                .filter(|c: &f32| (0.0..1.0).contains(c))
+                                .ok_or("--cut needs a fraction in [0, 1)")?
+                        }
+                        "--threads" => {
+                            threads = it
+                                .next()
+                                .and_then(|v| v.parse().ok())
+                                .filter(|&n| n > 0)
+                                .ok_or("--threads needs a positive number")?
+                        }
                         _ => words.push(a.clone()),
                     }
                 }
                 if words.is_empty() {
                     return Err(".search: missing TEXT".into());
                 }
-                self.search(&words.join(" "), k)?;
+                let options = SearchOptions::top(k).with_documents().query_cut(cut).threads(threads);
+                self.search_with(&words.join(" "), &options)?;
             }
             ".vector" => {
                 let v: serde_json::Value = serde_json::from_str(rest).map_err(|e| format!("not JSON: {e}"))?;
@@ -449,12 +473,12 @@ impl Shell {
     }
 
     fn search(&mut self, text: &str, k: usize) -> Result<(), String> {
+        self.search_with(text, &SearchOptions::top(k).with_documents())
+    }
+
+    fn search_with(&mut self, text: &str, options: &SearchOptions) -> Result<(), String> {
         self.encoder()?;
-        let hits = self
-            .db()?
-            .read()
-            .search_text_with(text, &SearchOptions::top(k).with_documents())
-            .map_err(|e| e.to_string())?;
+        let hits = self.db()?.read().search_text_with(text, options).map_err(|e| e.to_string())?;
         self.hits_table(hits);
         Ok(())
     }
