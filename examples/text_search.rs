@@ -1,4 +1,4 @@
-//! The main job: a text database with the default model (splare-e5-small). Opens (or creates) a database,
+//! The main job: a text database with the default model (splare-e5-small-ft). Opens (or creates) a database,
 //! imports documents (encoded on a worker thread, committed in batches), searches it with text queries, and
 //! reopens it to show the data persisted.
 //!

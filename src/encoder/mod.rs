@@ -33,7 +33,7 @@ pub use config::{Activation, BackboneKind, InputNorm, PoolTokens, SaeLayout, Spl
 pub use device::{Device, Precision};
 pub use error::{EncoderError, EncoderResult};
 pub use fingerprint::ModelIdentity;
-pub use home::{cached_model_dir, resolve_model, splaredb_home, DEFAULT_MODEL};
+pub use home::{cached_model_dir, resolve_model, splaredb_home, BASE_MODEL, DEFAULT_MODEL};
 pub use tokenize::TokenBatch;
 
 use crate::vector::SparseVector;

