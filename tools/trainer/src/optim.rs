@@ -44,13 +44,15 @@ impl AdamW {
         Ok(AdamW { vars, m, v, t: 0, settings })
     }
 
-    /// Gradients of `loss` for every variable (zeros for those it does not reach).
+    /// Gradients of `loss` for every variable (zeros for those it does not reach), detached: candle leaves a
+    /// variable's gradient linked to the forward graph, and a moment computed from it would keep every step's
+    /// graph alive.
     pub fn gradients(&self, loss: &Tensor) -> TrainResult<Vec<Tensor>> {
         let grads: GradStore = loss.backward()?;
         self.vars
             .iter()
             .map(|(_, v)| match grads.get(v) {
-                Some(g) => Ok(g.clone()),
+                Some(g) => Ok(g.detach()),
                 None => Ok(v.zeros_like()?),
             })
             .collect()
@@ -68,8 +70,8 @@ impl AdamW {
             let update = ((&m / bc1)? / ((&v / bc2)?.sqrt()? + s.eps)?)?;
             let decayed = (var.as_tensor() * (1.0 - lr * s.weight_decay))?;
             var.set(&(decayed - (update * lr)?)?)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            self.m[i] = m.detach();
+            self.v[i] = v.detach();
         }
         Ok(())
     }
@@ -110,7 +112,7 @@ pub fn accumulate(acc: &mut Option<Vec<Tensor>>, grads: Vec<Tensor>) -> TrainRes
         None => *acc = Some(grads),
         Some(a) => {
             for (x, g) in a.iter_mut().zip(grads) {
-                *x = (&*x + g)?;
+                *x = (&*x + g)?.detach();
             }
         }
     }
@@ -121,6 +123,18 @@ pub fn accumulate(acc: &mut Option<Vec<Tensor>>, grads: Vec<Tensor>) -> TrainRes
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn moments_do_not_keep_the_forward_graph() {
+        let x = Tensor::ones((4, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let w = Var::ones((5, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let mut opt = AdamW::new(vec![("w".into(), w.clone())], AdamSettings::default()).unwrap();
+        let loss = x.matmul(&w.as_tensor().t().unwrap()).unwrap().relu().unwrap().sqr().unwrap().sum_all().unwrap();
+        let g = opt.gradients(&loss).unwrap();
+        assert!(!g[0].track_op(), "gradients are detached");
+        opt.step(&g, 1e-3).unwrap();
+        assert!(opt.state().iter().all(|(_, t)| !t.track_op()), "moments are detached");
+    }
 
     #[test]
     fn minimises_a_quadratic() {
