@@ -42,7 +42,7 @@ pub fn write_config_and_card(dir: &Path, splare: &Value, card: &str) -> TrainRes
 }
 
 /// The `splare.json` of a backbone + trained TopK SAE.
-pub fn sae_model_config(base: &Value, name: &str, layer: usize, k: usize, average_norm: f32, max_weight: f32) -> Value {
+pub fn sae_model_config(base: &Value, name: &str, layer: usize, k: usize, average_norm: f32, max_weight: f64) -> Value {
     let mut cfg = base.clone();
     cfg["name"] = json!(name);
     cfg["backbone"]["layer"] = json!(layer);

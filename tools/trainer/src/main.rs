@@ -285,7 +285,7 @@ fn run(cli: Cli) -> TrainResult<()> {
                 link_or_copy(&dir, &out, f)?;
             }
             sae.save(&out.join("sae.safetensors"))?;
-            let max_weight = ((q.max_weight * 1.25 * 10.0).ceil() / 10.0).max(0.5);
+            let max_weight = ((q.max_weight as f64 * 1.25 * 10.0).ceil() / 10.0).max(0.5);
             let cfg = sae_model_config(&read_splare_json(&dir)?, &name, layer, k, sae.average_norm, max_weight);
             let card = format!(
                 "# {name}\n\nA SPLARE model for splaredb: the backbone of `{model}` run to layer {layer}, then a TopK sparse \
