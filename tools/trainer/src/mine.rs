@@ -128,14 +128,16 @@ pub fn mine(model: Arc<Encoder>, teacher: &Encoder, opts: &MineOptions) -> Train
     let mut out = Vec::with_capacity(picked.len());
     for ((task, qid, query, positive, negatives), qe) in picked.into_iter().zip(q_emb) {
         let ids: Vec<String> = std::iter::once(positive).chain(negatives).collect();
+        let missing = |id: &str| TrainError::Options(format!("document {id} has no text or teacher embedding"));
         let teacher_scores = ids
             .iter()
             .map(|id| {
-                let de = &doc_emb[id.as_str()];
-                (qe.iter().zip(de).map(|(a, b)| a * b).sum::<f32>() as f64 / opts.teacher_temperature) as f32
+                let de = doc_emb.get(id.as_str()).ok_or_else(|| missing(id))?;
+                Ok((qe.iter().zip(de).map(|(a, b)| a * b).sum::<f32>() as f64 / opts.teacher_temperature) as f32)
             })
-            .collect();
-        let docs = ids.iter().map(|id| texts[id].clone()).collect();
+            .collect::<TrainResult<Vec<f32>>>()?;
+        let docs =
+            ids.iter().map(|id| texts.get(id).cloned().ok_or_else(|| missing(id))).collect::<TrainResult<Vec<_>>>()?;
         out.push(Example { query_id: format!("{task}/{qid}"), query, doc_ids: ids, docs, teacher: teacher_scores });
     }
     Ok(out)
