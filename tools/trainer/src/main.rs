@@ -217,6 +217,11 @@ enum Command {
     },
 }
 
+/// The compute device: the first CUDA GPU when built with `--features cuda` and one is present, else the CPU.
+fn device() -> TrainResult<candle_core::Device> {
+    Ok(candle_core::Device::cuda_if_available(0)?)
+}
+
 fn load_encoder(model: &str) -> TrainResult<Encoder> {
     Ok(Encoder::load(resolve_model(model)?, &EncoderOptions::default())?)
 }
@@ -252,7 +257,9 @@ fn run(cli: Cli) -> TrainResult<()> {
             let dir = resolve_model(&model)?;
             let texts = read_texts(&corpus, usize::MAX)?;
             eprintln!("collecting up to {tokens} token states at layer {layer} of {}", dir.display());
-            let states = collect_states(&dir, layer, &texts, text_tokens, tokens, |n| {
+            let dev = device()?;
+            eprintln!("device: {dev:?}");
+            let states = collect_states(&dev, &dir, layer, &texts, text_tokens, tokens, |n| {
                 if n % 20_000 < 2_000 {
                     eprintln!("  {n} tokens");
                 }
@@ -392,7 +399,9 @@ fn run(cli: Cli) -> TrainResult<()> {
                 max_doc_tokens,
                 seed,
             };
-            let mut r = Run::open(&run, options, examples, &candle_core::Device::Cpu)?;
+            let dev = device()?;
+            eprintln!("device: {dev:?}");
+            let mut r = Run::open(&run, options, examples, &dev)?;
             eprintln!("fine-tuning {} from step {} of {}", r.options.model.display(), r.step, r.options.steps);
             r.train(Cadence { log_every, checkpoint_every, stop_after }, |l| {
                 eprintln!(

@@ -47,8 +47,10 @@ pub fn read_texts(path: &Path, max_texts: usize) -> TrainResult<Vec<String>> {
 }
 
 /// States `[tokens, d]` of the content tokens of `texts` after `layer` blocks of the backbone in `model_dir`,
-/// at most `max_tokens` in all and `max_text_tokens` per text. Progress goes to `progress(tokens so far)`.
+/// at most `max_tokens` in all and `max_text_tokens` per text, computed on `device`. Progress goes to
+/// `progress(tokens so far)`.
 pub fn collect_states(
+    device: &Device,
     model_dir: &Path,
     layer: usize,
     texts: &[String],
@@ -56,10 +58,9 @@ pub fn collect_states(
     max_tokens: usize,
     mut progress: impl FnMut(usize),
 ) -> TrainResult<Tensor> {
-    let device = Device::Cpu;
     let encoder =
         Encoder::load(model_dir, &EncoderOptions { device: splaredb::encoder::Device::Cpu, ..Default::default() })?;
-    let bert = LoraBert::load(model_dir, layer, None, 0, &device)?;
+    let bert = LoraBert::load(model_dir, layer, None, 0, device)?;
     let mut rows: Vec<Tensor> = Vec::new();
     let mut total = 0usize;
     for chunk in texts.chunks(16) {
@@ -75,7 +76,7 @@ pub fn collect_states(
             continue;
         }
         total += keep.len();
-        rows.push(hidden.index_select(&Tensor::from_slice(keep, keep.len(), &device)?, 0)?);
+        rows.push(hidden.index_select(&Tensor::from_slice(keep, keep.len(), device)?, 0)?);
         progress(total);
     }
     if rows.is_empty() {

@@ -245,7 +245,7 @@ fn sae_training_recovers_a_known_sparse_dictionary() {
 fn a_trained_sae_exports_a_model_the_encoder_runs_identically() {
     let dir = tempfile::tempdir().unwrap();
     let texts: Vec<String> = TEXTS.iter().map(|t| t.to_string()).collect();
-    let states = collect_states(&tiny(), 2, &texts, 16, 10_000, |_| {}).unwrap();
+    let states = collect_states(&Device::Cpu, &tiny(), 2, &texts, 16, 10_000, |_| {}).unwrap();
     let opts = SaeOptions {
         width: 96,
         k: 4,
