@@ -4,10 +4,11 @@
 #   tools/topk-bench/run.sh [DATA_DIR]        full run (defaults: data)
 #   QUICK=1 tools/topk-bench/run.sh [DIR]     5,000 synthetic documents at 16,384 latents (what CI runs)
 #
-# Real vectors: the documents of the largest finished splare-e5-small index that tools/eval/run-debian.sh built
-# under DATA_DIR/eval-work (run `tools/eval/run-debian.sh 1 DATA_DIR` for the whole 58k-document English corpus,
-# resumable; `... 0.1 ...` gives a 5.7k sample), exported with 1,000 encoded test queries. Synthetic vectors:
-# the generator fitted to those real vectors (or, without them, the committed fit in models/), 1,000,000
+# Real vectors: the Debian English corpus (58,287 documents) encoded with splare-e5-small-ft (the default model)
+# and splare-e5-small, from DATA_DIR/vectors/real-<model>.docs when present (tools/topk-bench/gpu/README.md:
+# 12 s on one GPU), else from the largest finished index of the model that tools/eval/run-debian.sh built under
+# DATA_DIR/eval-work (hours on a CPU); 1,000 test queries encoded here. Synthetic vectors:
+# the generator fitted to the real splare-e5-small-ft vectors (or, without them, the committed fit in models/), 1,000,000
 # documents at 65,536 latents (both systems) and at 131,072 latents (splaredb alone: Seismic takes u16 ids).
 # Every step is skipped when its output exists. Results: DATA_DIR/topk/*.jsonl and DATA_DIR/topk/table.md.
 set -euo pipefail
@@ -51,19 +52,30 @@ if [ "${QUICK:-0}" = 1 ]; then
   synth quick-16k 16384 5000 200
   bench quick-16k "$VEC/quick-16k.docs" "$VEC/quick-16k.queries" yes 300
 else
-  db=$(ls -d "$DATA"/eval-work/*-splare-e5-small-*/complete.json 2>/dev/null | while read -r c; do
-         echo "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["documents"])' "$c") $(dirname "$c")"
-       done | sort -n | tail -1 | cut -d' ' -f2)
-  if [ -n "$db" ]; then
-    [ -f "$VEC/real-splare-e5-small.docs" ] || "$TOPK" export --db "$db/db" --model splare-e5-small \
-      --dataset "$DATA/debian/en-en" --out "$VEC/real-splare-e5-small"
-    [ -f "$OUT/model.json" ] || "$TOPK" fit --docs "$VEC/real-splare-e5-small.docs" \
-      --queries "$VEC/real-splare-e5-small.queries" --out "$OUT/model.json" >/dev/null
-    MODEL="$OUT/model.json"
-    bench real-splare-e5-small "$VEC/real-splare-e5-small.docs" "$VEC/real-splare-e5-small.queries" yes 2000
-  else
-    echo "no finished splare-e5-small index under $DATA/eval-work: real vectors skipped, committed fit used" >&2
-  fi
+  # Real vectors of the default model (fitted by the generator) and of its zero-shot base: a vector file
+  # already in DATA_DIR/vectors (e.g. encoded on a GPU machine, tools/topk-bench/gpu/README.md) is used as it
+  # is; else the documents of the largest finished index of the model under DATA_DIR/eval-work are exported.
+  for m in splare-e5-small-ft splare-e5-small; do
+    if [ ! -f "$VEC/real-$m.docs" ]; then
+      db=$(for c in "$DATA"/eval-work/*/complete.json; do
+             d=$(dirname "$c"); [[ $(basename "$d") =~ ^[0-9a-f]+-$m-[0-9a-f]+$ ]] || continue
+             echo "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["documents"])' "$c") $d"
+           done 2>/dev/null | sort -n | tail -1 | cut -d' ' -f2)
+      if [ -z "$db" ]; then
+        echo "no vectors of $m in $VEC and no finished index under $DATA/eval-work: skipped" >&2
+        continue
+      fi
+      "$TOPK" export --db "$db/db" --model "$m" --dataset "$DATA/debian/en-en" --out "$VEC/real-$m"
+    fi
+    [ -f "$VEC/real-$m.queries" ] || "$TOPK" queries --model "$m" --dataset "$DATA/debian/en-en" \
+      --out "$VEC/real-$m.queries"
+    if [ "$m" = splare-e5-small-ft ]; then
+      [ -f "$OUT/model.json" ] || "$TOPK" fit --docs "$VEC/real-$m.docs" --queries "$VEC/real-$m.queries" \
+        --out "$OUT/model.json" >/dev/null
+      MODEL="$OUT/model.json"
+    fi
+    bench "real-$m" "$VEC/real-$m.docs" "$VEC/real-$m.queries" yes 2000
+  done
   synth synth-65k-1m 65536 1000000 1000
   bench synth-65k-1m "$VEC/synth-65k-1m.docs" "$VEC/synth-65k-1m.queries" yes 2000
   synth synth-131k-1m 131072 1000000 1000

@@ -10,3 +10,4 @@ pub mod oracle;
 pub mod report;
 pub mod run;
 pub mod synth;
+pub mod tokens;

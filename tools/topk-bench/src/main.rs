@@ -1,6 +1,6 @@
 //! `splaredb-topk`: caches real vectors, generates synthetic ones, and measures splaredb's top-k search.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -40,6 +40,40 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         queries: usize,
         /// Output prefix: writes <out>.docs and <out>.queries.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Tokenizes a BEIR corpus exactly as the encoder does and writes the token arrays (for encoding on a GPU
+    /// machine with `tools/topk-bench/gpu/encode.py`; see `tools/topk-bench/gpu/README.md`).
+    Tokens {
+        /// The model (name or directory).
+        #[arg(long)]
+        model: String,
+        /// The BEIR dataset whose corpus is tokenized.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Also encode the first N documents with the library's encoder (`reference.docs`), for checking.
+        #[arg(long, default_value_t = 0)]
+        reference: usize,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Encodes the queries of a BEIR dataset with the library's encoder and writes them as a vector file.
+    Queries {
+        /// The model (name or directory).
+        #[arg(long)]
+        model: String,
+        /// The BEIR dataset.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Split of the queries.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Encode at most this many queries (in id order).
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
+        /// Output vector file.
         #[arg(long)]
         out: PathBuf,
     },
@@ -144,6 +178,23 @@ fn main() -> Result<()> {
         Command::Export { db, model, dataset, split, queries, out } => {
             export(db, &model, dataset, &split, queries, out)
         }
+        Command::Tokens { model, dataset, reference, out } => {
+            let dir = resolve_model(&model)?;
+            let encoder =
+                Encoder::load(&dir, &EncoderOptions::default()).with_context(|| format!("loading {model}"))?;
+            let (docs, tokens) = splaredb_topk::tokens::dump(&encoder, &dir, &dataset, &out, reference)?;
+            eprintln!("{}: {docs} documents, {tokens} tokens", out.display());
+            Ok(())
+        }
+        Command::Queries { model, dataset, split, queries, out } => {
+            let dir = resolve_model(&model)?;
+            let encoder =
+                Encoder::load(&dir, &EncoderOptions::default()).with_context(|| format!("loading {model}"))?;
+            let qs = encode_queries(&encoder, &dataset, &split, queries)?;
+            qs.save(&out)?;
+            eprintln!("{}: {} queries, {} non-zeros", out.display(), qs.len(), qs.nnz());
+            Ok(())
+        }
         Command::Table { files } => {
             print!("{}", splaredb_topk::report::table(&files)?);
             Ok(())
@@ -198,9 +249,18 @@ fn export(db: PathBuf, model: &str, dataset: PathBuf, split: &str, max_queries: 
     docs.save(&docs_path)?;
     eprintln!("{}: {} documents, {} non-zeros", docs_path.display(), docs.len(), docs.nnz());
 
-    let data = BeirDataset::open(&dataset, split, 1.0)?;
+    let qs = encode_queries(&encoder, &dataset, split, max_queries)?;
+    let queries_path = out.with_extension("queries");
+    qs.save(&queries_path)?;
+    eprintln!("{}: {} queries, {} non-zeros", queries_path.display(), qs.len(), qs.nnz());
+    Ok(())
+}
+
+/// The first `max_queries` queries (in id order) of `split`, encoded; queries that encode to nothing are left out.
+fn encode_queries(encoder: &Encoder, dataset: &Path, split: &str, max_queries: usize) -> Result<Vectors> {
+    let data = BeirDataset::open(dataset, split, 1.0)?;
     let texts: Vec<&String> = data.queries.values().take(max_queries).collect();
-    let mut qs = Vectors::new(dims);
+    let mut qs = Vectors::new(encoder.dims()?);
     for chunk in texts.chunks(64) {
         for v in encoder.encode_batch(chunk, splaredb::encoder::TextKind::Query)? {
             if v.nnz() > 0 {
@@ -208,10 +268,7 @@ fn export(db: PathBuf, model: &str, dataset: PathBuf, split: &str, max_queries: 
             }
         }
     }
-    let queries_path = out.with_extension("queries");
-    qs.save(&queries_path)?;
-    eprintln!("{}: {} queries, {} non-zeros", queries_path.display(), qs.len(), qs.nnz());
-    Ok(())
+    Ok(qs)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
