@@ -107,3 +107,72 @@ fn static_pruning_keeps_the_largest_weights() {
         assert_eq!(got, reference_top_k(&model, &q, 10, MAX_WEIGHT));
     }
 }
+
+/// A vector whose weights are peaked (SPLADE-like: a few strong latents, many weak) or flat, over a small
+/// space, so that posting lists run over several blocks and block maxima differ.
+fn shaped_vector(rng: &mut Rng, dims: u32, nnz: usize, peaked: bool) -> SparseVector {
+    let mut pairs = BTreeMap::new();
+    while pairs.len() < nnz {
+        let latent = (rng.below(dims as u64) * rng.below(dims as u64) / dims as u64) as u32;
+        let w = if peaked { rng.unit().powi(4) * MAX_WEIGHT } else { 0.5 + rng.unit() };
+        pairs.insert(latent, w.max(1e-3));
+    }
+    SparseVector::from_pairs(pairs).unwrap()
+}
+
+#[test]
+fn block_max_gives_the_exhaustive_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), options()).unwrap();
+    let mut rng = Rng(23);
+    let mut model = BTreeMap::new();
+    // Three segments with deletions and replacements across them, then a memtable; lists of several blocks.
+    for batch in 0..4 {
+        let mut txn = db.begin_write().unwrap();
+        for i in 0..900 {
+            let key = format!("k{:05}", rng.below(3000));
+            let nnz = 1 + rng.below(24) as usize;
+            let doc = Document::new(shaped_vector(&mut rng, 120, nnz, i % 3 != 0));
+            txn.upsert(&key, doc.clone()).unwrap();
+            model.insert(key.into_bytes(), doc);
+            if i % 7 == 0 {
+                let victim = format!("k{:05}", rng.below(3000));
+                txn.delete(&victim).unwrap();
+                model.remove(victim.as_bytes());
+            }
+        }
+        txn.commit().unwrap();
+        if batch < 3 {
+            db.checkpoint().unwrap();
+        }
+    }
+    let queries: Vec<SparseVector> = (0..60)
+        .map(|i| {
+            let nnz = 1 + rng.below(30) as usize;
+            shaped_vector(&mut rng, 120, nnz, i % 2 == 0)
+        })
+        .collect();
+    let check = |db: &Database, label: &str| {
+        let snap = db.read();
+        for (qi, q) in queries.iter().enumerate() {
+            for k in [1, 10, 50] {
+                let exhaustive = snap.search_with(q, &SearchOptions::top(k)).unwrap();
+                let pruned = snap.search_with(q, &SearchOptions::top(k).block_max()).unwrap();
+                assert_eq!(pruned, exhaustive, "{label}: query {qi}, k {k}");
+                let got: Vec<(Vec<u8>, f32)> = pruned.into_iter().map(|h| (h.key, h.score)).collect();
+                assert_eq!(got, reference_top_k(&model, q, k, MAX_WEIGHT), "{label}: query {qi}, k {k}");
+            }
+            let threads = snap.search_with(q, &SearchOptions::top(10).block_max().threads(3)).unwrap();
+            assert_eq!(threads, snap.search_with(q, &SearchOptions::top(10)).unwrap(), "{label}: threads");
+        }
+    };
+    check(&db, "segments + memtable");
+    db.checkpoint().unwrap();
+    check(&db, "after checkpoint");
+    drop(db);
+    let db = Database::open(dir.path(), options()).unwrap();
+    check(&db, "after reopen");
+    db.compact().unwrap();
+    assert_eq!(db.segments().len(), 1);
+    check(&db, "after merging into one segment");
+}

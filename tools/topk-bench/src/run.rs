@@ -112,9 +112,17 @@ pub fn run(docs_path: &Path, queries_path: &Path, config: &RunConfig, work: &Pat
     if !threads.contains(&1) {
         threads.insert(0, 1);
     }
-    let modes = threads.iter().map(|&t| (t, 0.0)).chain(config.query_cuts.iter().map(|&c| (1, c)));
-    for (t, cut) in modes {
-        let options = SearchOptions::top(k).threads(t).query_cut(cut);
+    // (threads, query cut, block-max): exhaustive on each thread count, block-max MaxScore (checked hit for
+    // hit against exhaustive), then the query cuts.
+    let modes = threads
+        .iter()
+        .map(|&t| (t, 0.0, false))
+        .chain(std::iter::once((1, 0.0, true)))
+        .chain(config.query_cuts.iter().map(|&c| (1, c, false)));
+    let mut exhaustive_hits: Vec<Vec<splaredb::Hit>> = Vec::new();
+    for (t, cut, block_max) in modes {
+        let mut options = SearchOptions::top(k).threads(t).query_cut(cut);
+        options.block_max = block_max;
         let mut us = Vec::with_capacity(queries.len());
         let mut found = Vec::with_capacity(queries.len());
         for q in 0..queries.len() {
@@ -122,11 +130,20 @@ pub fn run(docs_path: &Path, queries_path: &Path, config: &RunConfig, work: &Pat
             let start = Instant::now();
             let hits = snap.search_with(&v, &options)?;
             us.push(start.elapsed().as_secs_f64() * 1e6);
+            if t == 1 && cut == 0.0 && !block_max {
+                exhaustive_hits.push(hits.clone());
+            } else if block_max && exhaustive_hits.get(q) != Some(&hits) {
+                anyhow::bail!("block-max search differs from exhaustive search on query {q}");
+            }
             found.push(
                 hits.iter().filter_map(|h| h.key_str().and_then(|s| s.parse::<u32>().ok())).collect::<Vec<u32>>(),
             );
         }
-        let mut setting = format!("exhaustive, max_weight {max_weight}");
+        let mut setting = if block_max {
+            format!("block-max MaxScore (rank-safe, hits checked), max_weight {max_weight}")
+        } else {
+            format!("exhaustive, max_weight {max_weight}")
+        };
         if let Some(n) = config.prune {
             setting.push_str(&format!(", static pruning top-{n}"));
         }

@@ -1,4 +1,5 @@
-//! End to end on a small synthetic set from the committed fit: generate, save, index in splaredb, measure.
+//! End to end on a small synthetic set from the committed fit: generate, save, index in splaredb, measure
+//! exhaustive and block-max search.
 
 use splaredb_topk::run::RunConfig;
 use splaredb_topk::synth::Model;
@@ -25,8 +26,14 @@ fn synthetic_run_measures_exhaustive_search() {
     queries.save(&q).unwrap();
     assert_eq!(Vectors::load(&d).unwrap(), docs);
     splaredb_topk::run::run(&d, &q, &RunConfig::top(10), &dir.path().join("work"), Some(&out)).unwrap();
-    let line: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().trim()).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "exhaustive and block-max: {text}");
+    let line = &lines[0];
     assert!(line["setting"].as_str().unwrap().starts_with("exhaustive, max_weight "), "{line}");
+    // Block-max search returned the very hits of exhaustive search (run() fails otherwise).
+    assert!(lines[1]["setting"].as_str().unwrap().starts_with("block-max MaxScore"), "{}", lines[1]);
+    assert_eq!(lines[1]["recall"], line["recall"]);
     assert_eq!(line["num_docs"], 2_000);
     // Exhaustive scoring of 8-bit impacts against the exact float top-10: only quantization ties differ.
     assert!(line["recall"].as_f64().unwrap() > 0.9, "{line}");
