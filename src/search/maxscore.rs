@@ -252,7 +252,8 @@ fn run(
         for b in term.first_block..term.first_block + term.num_blocks {
             let meta = segment.block(b as usize);
             let (lo, hi) = (block_start(segment, term, b) as usize / RANGE, meta.last_doc as usize / RANGE);
-            if hi < range_max.len() && hi - lo < MAX_RANGES_CHECKED {
+            // (Malformed metadata, lo > hi or beyond the segment, just decodes; decoding reports it.)
+            if lo <= hi && hi < range_max.len() && hi - lo < MAX_RANGES_CHECKED {
                 let best = range_max[lo..=hi].iter().copied().fold(0.0, f32::max);
                 if best + term.weight * quantizer.dequantize(meta.max_impact) + after < theta {
                     continue;
