@@ -21,7 +21,7 @@ thread_local! {
 
 /// A heap entry ordered so that the heap's top is the worst of the kept hits: lowest score, then highest doc.
 #[derive(Clone, Copy)]
-struct Kept(f32, u32);
+pub(super) struct Kept(pub(super) f32, pub(super) u32);
 
 impl PartialEq for Kept {
     fn eq(&self, other: &Self) -> bool {

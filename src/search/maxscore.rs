@@ -21,10 +21,9 @@
 //! scoring; it is therefore an option ([`super::SearchOptions::block_max`]), not the default.
 
 use std::cell::RefCell;
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::exhaustive;
+use super::exhaustive::{self, Kept};
 use crate::error::{Error, Result};
 use crate::segment::{DeleteSet, Segment, BLOCK_LEN};
 use crate::vector::{Quantizer, SparseVector};
@@ -52,26 +51,10 @@ struct Term {
     bound: f32,
 }
 
-/// A heap entry whose top is the lowest score (then the highest doc).
-#[derive(Clone, Copy, PartialEq)]
-struct Low(f32, u32);
-
-impl Eq for Low {}
-impl PartialOrd for Low {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Low {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
-    }
-}
-
 /// The k best partial scores seen, of distinct live documents; entries may lag behind the accumulator (they
 /// are lower bounds) until [`Tracker::refresh`].
 struct Tracker<'a> {
-    heap: BinaryHeap<Low>,
+    heap: BinaryHeap<Kept>,
     in_heap: &'a mut [bool],
     k: usize,
     theta: f32,
@@ -84,9 +67,9 @@ impl Tracker<'_> {
             return;
         }
         self.in_heap[doc as usize] = true;
-        self.heap.push(Low(score, doc));
+        self.heap.push(Kept(score, doc));
         if self.heap.len() > self.k {
-            if let Some(Low(_, out)) = self.heap.pop() {
+            if let Some(Kept(_, out)) = self.heap.pop() {
                 self.in_heap[out as usize] = false;
             }
         }
@@ -112,7 +95,7 @@ impl Tracker<'_> {
 
     /// Brings the entries up to the accumulator and recomputes θ.
     fn refresh(&mut self, acc: &[f32]) {
-        let entries: Vec<Low> = self.heap.drain().map(|Low(_, d)| Low(acc[d as usize], d)).collect();
+        let entries: Vec<Kept> = self.heap.drain().map(|Kept(_, d)| Kept(acc[d as usize], d)).collect();
         self.heap.extend(entries);
         if self.heap.len() == self.k {
             self.theta = self.heap.peek().map_or(0.0, |l| l.0);
@@ -123,7 +106,7 @@ impl Tracker<'_> {
 impl Drop for Tracker<'_> {
     /// Leaves the membership flags all false for the next query, whatever path ended this one.
     fn drop(&mut self) {
-        for Low(_, d) in self.heap.drain() {
+        for Kept(_, d) in self.heap.drain() {
             self.in_heap[d as usize] = false;
         }
     }
