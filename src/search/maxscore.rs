@@ -95,8 +95,11 @@ impl Tracker<'_> {
 
     /// Brings the entries up to the accumulator and recomputes θ.
     fn refresh(&mut self, acc: &[f32]) {
-        let entries: Vec<Kept> = self.heap.drain().map(|Kept(_, d)| Kept(acc[d as usize], d)).collect();
-        self.heap.extend(entries);
+        let mut entries = std::mem::take(&mut self.heap).into_vec();
+        for e in &mut entries {
+            e.0 = acc[e.1 as usize];
+        }
+        self.heap = BinaryHeap::from(entries);
         if self.heap.len() == self.k {
             self.theta = self.heap.peek().map_or(0.0, |l| l.0);
         }
@@ -109,15 +112,6 @@ impl Drop for Tracker<'_> {
         for Kept(_, d) in self.heap.drain() {
             self.in_heap[d as usize] = false;
         }
-    }
-}
-
-/// The first doc id a block can hold: the previous block's last doc + 1, or 0 for a list's first block.
-fn block_start(segment: &Segment, term: &Term, b: u32) -> u32 {
-    if b == term.first_block {
-        0
-    } else {
-        segment.block(b as usize).base.saturating_add(1)
     }
 }
 
@@ -234,7 +228,9 @@ fn run(
         let after = rest[i + 1];
         for b in term.first_block..term.first_block + term.num_blocks {
             let meta = segment.block(b as usize);
-            let (lo, hi) = (block_start(segment, term, b) as usize / RANGE, meta.last_doc as usize / RANGE);
+            // The block's docs follow the previous block's last doc (its `base`), or start at 0 for the first.
+            let start = if b == term.first_block { 0 } else { meta.base.saturating_add(1) };
+            let (lo, hi) = (start as usize / RANGE, meta.last_doc as usize / RANGE);
             // (Malformed metadata, lo > hi or beyond the segment, just decodes; decoding reports it.)
             if lo <= hi && hi < range_max.len() && hi - lo < MAX_RANGES_CHECKED {
                 let best = range_max[lo..=hi].iter().copied().fold(0.0, f32::max);
