@@ -5,17 +5,16 @@
 //! XLM-R counts positions from `pad_token_id + 1` over non-padding tokens; BERT uses `0..n`.
 
 use candle_core::{DType, Tensor, D};
-use candle_nn::{LayerNorm, Linear, Module};
+use candle_nn::{LayerNorm, Module};
 
 use super::error::EncoderResult;
 use super::hf_config::{HfConfig, HiddenAct};
+use super::linear::Linear;
 use super::weights::{MappedEmbedding, Weights};
 use super::TokenBatch;
 
 fn linear(w: &Weights, name: &str, out_dim: usize, in_dim: usize) -> EncoderResult<Linear> {
-    let weight = w.get(&format!("{name}.weight"), &[out_dim, in_dim])?;
-    let bias = w.get(&format!("{name}.bias"), &[out_dim])?;
-    Ok(Linear::new(weight, Some(bias)))
+    Linear::load(w, name, out_dim, in_dim, true)
 }
 
 fn layer_norm(w: &Weights, name: &str, dim: usize, eps: f64) -> EncoderResult<LayerNorm> {

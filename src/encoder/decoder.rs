@@ -5,18 +5,17 @@
 //! run (`hidden_states[layer]`); the final norm is never applied.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Linear, Module, RmsNorm};
+use candle_nn::{Module, RmsNorm};
 
 use super::error::EncoderResult;
 use super::hf_config::HfConfig;
+use super::linear::Linear;
 use super::rope::Rope;
 use super::weights::{MappedEmbedding, Weights};
 use super::TokenBatch;
 
 pub(crate) fn linear(w: &Weights, name: &str, out_dim: usize, in_dim: usize, bias: bool) -> EncoderResult<Linear> {
-    let weight = w.get(&format!("{name}.weight"), &[out_dim, in_dim])?;
-    let bias = if bias { Some(w.get(&format!("{name}.bias"), &[out_dim])?) } else { None };
-    Ok(Linear::new(weight, bias))
+    Linear::load(w, name, out_dim, in_dim, bias)
 }
 
 /// Additive attention masks `[batch, 1, len, len]` for one forward pass.

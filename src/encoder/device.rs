@@ -67,24 +67,87 @@ impl Device {
     }
 }
 
-/// Compute precision of the backbone (the SAE and pooling always run in f32).
+/// Compute precision of the backbone's linear layers and the SAE projection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
-    /// f32 everywhere (default).
+    /// The fastest precision that keeps vectors within the accuracy bar (default): [`Precision::Int8`] on CPUs
+    /// with AVX-512 VNNI, f32 on other CPUs and on GPUs.
     #[default]
+    Auto,
+    /// f32 everywhere.
     F32,
     /// f16 on GPUs; the CPU stays in f32.
     F16,
     /// bf16 on GPUs; the CPU stays in f32.
     Bf16,
+    /// Int8 weights (one scale per output) and int8 activations (one scale per token) in every linear layer
+    /// and the SAE projection, i32 accumulation, everything else in f32. CPU with AVX-512 VNNI only; elsewhere
+    /// the encoder falls back to f32 and logs why.
+    Int8,
+}
+
+/// What a requested [`Precision`] becomes on a device.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Resolved {
+    /// The precision that runs.
+    pub(crate) precision: Precision,
+    /// The dtype weights and activations are kept in.
+    pub(crate) dtype: DType,
+    /// Linear layers and the SAE projection use the int8 kernel.
+    pub(crate) int8: bool,
+    /// Why the precision that runs differs from the one requested (explicit requests only).
+    pub(crate) note: Option<String>,
 }
 
 impl Precision {
-    pub(crate) fn dtype(self, device: &candle_core::Device) -> DType {
-        match (self, device) {
-            (_, candle_core::Device::Cpu) | (Precision::F32, _) => DType::F32,
-            (Precision::F16, _) => DType::F16,
-            (Precision::Bf16, _) => DType::BF16,
+    /// Parses `auto`, `f32`, `f16`, `bf16`, `int8`.
+    pub fn parse(s: &str) -> Option<Precision> {
+        match s {
+            "auto" => Some(Precision::Auto),
+            "f32" => Some(Precision::F32),
+            "f16" => Some(Precision::F16),
+            "bf16" => Some(Precision::Bf16),
+            "int8" => Some(Precision::Int8),
+            _ => None,
+        }
+    }
+
+    /// The name [`Precision::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Auto => "auto",
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
+        }
+    }
+
+    pub(crate) fn resolve(self, device: &candle_core::Device) -> Resolved {
+        self.resolve_with(device, super::quant::supported())
+    }
+
+    fn resolve_with(self, device: &candle_core::Device, has_int8_kernel: bool) -> Resolved {
+        let f32 = |note: Option<String>| Resolved { precision: Precision::F32, dtype: DType::F32, int8: false, note };
+        let cpu = device.is_cpu();
+        match self {
+            Precision::F32 => f32(None),
+            Precision::Auto if cpu && has_int8_kernel => {
+                Resolved { precision: Precision::Int8, dtype: DType::F32, int8: true, note: None }
+            }
+            Precision::Auto => f32(None),
+            Precision::Int8 if cpu && has_int8_kernel => {
+                Resolved { precision: Precision::Int8, dtype: DType::F32, int8: true, note: None }
+            }
+            Precision::Int8 if cpu => f32(Some(
+                "precision int8 needs a CPU with AVX-512 F/BW and VNNI, which this one lacks: running in f32".into(),
+            )),
+            Precision::Int8 => f32(Some("precision int8 is a CPU precision: running the GPU in f32".into())),
+            Precision::F16 | Precision::Bf16 if cpu => {
+                f32(Some(format!("precision {} is for GPUs: the CPU runs in f32", self.name())))
+            }
+            Precision::F16 => Resolved { precision: self, dtype: DType::F16, int8: false, note: None },
+            Precision::Bf16 => Resolved { precision: self, dtype: DType::BF16, int8: false, note: None },
         }
     }
 }
@@ -107,5 +170,29 @@ mod tests {
         if !cfg!(feature = "cuda") {
             assert!(matches!(Device::Cuda(0).resolve(), Err(EncoderError::Device { .. })));
         }
+    }
+
+    #[test]
+    fn precisions_parse_and_fall_back_with_a_note() {
+        for p in [Precision::Auto, Precision::F32, Precision::F16, Precision::Bf16, Precision::Int8] {
+            assert_eq!(Precision::parse(p.name()), Some(p));
+        }
+        assert_eq!(Precision::parse("int4"), None);
+        let cpu = candle_core::Device::Cpu;
+        // A CPU with the kernel: auto and int8 run int8, silently.
+        for p in [Precision::Auto, Precision::Int8] {
+            let r = p.resolve_with(&cpu, true);
+            assert_eq!((r.precision, r.int8, r.note), (Precision::Int8, true, None));
+        }
+        // Without it: auto is f32 silently, an explicit int8 is f32 with a note saying why.
+        let r = Precision::Auto.resolve_with(&cpu, false);
+        assert_eq!((r.precision, r.int8, r.note.is_some()), (Precision::F32, false, false));
+        let r = Precision::Int8.resolve_with(&cpu, false);
+        assert_eq!((r.precision, r.int8), (Precision::F32, false));
+        assert!(r.note.unwrap().contains("VNNI"));
+        // Half precisions are GPU precisions.
+        let r = Precision::Bf16.resolve_with(&cpu, true);
+        assert_eq!((r.precision, r.dtype), (Precision::F32, DType::F32));
+        assert!(r.note.is_some());
     }
 }

@@ -5,11 +5,12 @@
 //! logit soft-capping, a GELU-tanh gated MLP, and alternating sliding-window / full-attention layers.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Linear, Module};
+use candle_nn::Module;
 
 use super::decoder::{linear, Masks, SelfAttention};
 use super::error::EncoderResult;
 use super::hf_config::HfConfig;
+use super::linear::Linear;
 use super::rope::Rope;
 use super::weights::{MappedEmbedding, Weights};
 use super::TokenBatch;

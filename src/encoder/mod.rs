@@ -20,6 +20,8 @@ mod gemma2;
 pub(crate) mod hf_config;
 mod home;
 pub mod import;
+mod linear;
+mod quant;
 mod rope;
 mod sae;
 mod tokenize;
@@ -64,7 +66,8 @@ pub enum TextKind {
 pub struct EncoderOptions {
     /// Where to run (default [`Device::Auto`]: a GPU when compiled in and present, else the CPU).
     pub device: Device,
-    /// Compute precision (default f32; half precision is for GPUs and large decoders).
+    /// Compute precision (default [`Precision::Auto`]: int8 on CPUs with AVX-512 VNNI, else f32; f16/bf16
+    /// are for GPUs and large decoders).
     pub precision: Precision,
     /// Texts per forward pass in [`Encoder::encode_batch`] (default 32).
     pub batch_size: Option<usize>,
@@ -107,6 +110,7 @@ pub struct Encoder {
     pad_id: u32,
     max_length: usize,
     device: candle_core::Device,
+    precision: Precision,
     identity: ModelIdentity,
     batch_size: usize,
     labels: std::collections::BTreeMap<u32, String>,
@@ -150,7 +154,11 @@ impl Encoder {
             ));
         }
         let device = options.device.resolve()?;
-        let dtype = options.precision.dtype(&device);
+        let precision = options.precision.resolve(&device);
+        if let Some(note) = &precision.note {
+            log::warn!("{}: {note}", config.name);
+        }
+        let dtype = precision.dtype;
         let tokenizer = TextTokenizer::load(dir, config.max_length)?;
         if tokenizer.vocab_size() > hf.vocab_size {
             return Err(EncoderError::invalid(
@@ -167,6 +175,7 @@ impl Encoder {
             _ => "embed_tokens.weight",
         };
         let mut weights = weights::Weights::open(dir, probe, &device, dtype)?;
+        weights.int8 = precision.int8;
         if let Some(adapter) = config.lora_dir(dir) {
             weights.add_lora(&adapter)?;
         }
@@ -189,7 +198,7 @@ impl Encoder {
             ));
         }
         let sae = match &config.sae {
-            Some(spec) => Some(Sae::load(dir, spec, hf.hidden_size, &device)?),
+            Some(spec) => Some(Sae::load(dir, spec, hf.hidden_size, &device, precision.int8)?),
             None => None,
         };
         let pad_id = hf.pad_token_id.unwrap_or(0);
@@ -204,6 +213,7 @@ impl Encoder {
             pad_id,
             max_length,
             device,
+            precision: precision.precision,
             identity,
             batch_size: options.batch_size.unwrap_or(32).max(1),
             labels,
@@ -237,6 +247,11 @@ impl Encoder {
             candle_core::Device::Cuda(_) => "cuda".into(),
             candle_core::Device::Metal(_) => "metal".into(),
         }
+    }
+
+    /// The precision the model runs at (what [`EncoderOptions::precision`] resolved to on this device).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     fn sae(&self) -> EncoderResult<&Sae> {

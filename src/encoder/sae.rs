@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::config::{Activation, InputNorm, SaeLayout, SaeSpec};
 use super::error::{EncoderError, EncoderResult};
+use super::quant::{Int8Linear, Int8Matrix};
 use super::weights::open_safetensors;
 
 /// The activation as it runs: JumpReLU carries its per-latent thresholds.
@@ -44,13 +45,19 @@ impl MlmTransform {
     }
 }
 
+/// The SAE's projection `x · W_enc + b_enc` in the precision the encoder runs at.
+enum Projection {
+    /// `W_enc` laid out [d, N] for `x · W`, and the bias, on the model's device.
+    Float { w: Tensor, bias: Tensor },
+    /// Int8 (CPU): `W_enc` as [N, d] rows with the bias folded in.
+    Int8(Int8Matrix),
+}
+
 /// A loaded SAE encoder.
 pub(crate) struct Sae {
     /// MLM heads only: the transform before the projection.
     transform: Option<MlmTransform>,
-    /// `W_enc` laid out [d, N] for `x · W`.
-    w: Tensor,
-    bias: Tensor,
+    projection: Projection,
     /// Subtracted from the (normalised) input before the encoder (sae_lens `b_dec`, when applied).
     pre_bias: Option<Tensor>,
     act: Act,
@@ -299,8 +306,15 @@ fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
 }
 
 impl Sae {
-    /// Loads the SAE of a model directory and checks it against the backbone's hidden size.
-    pub(crate) fn load(model_dir: &Path, spec: &SaeSpec, d_model: usize, device: &Device) -> EncoderResult<Sae> {
+    /// Loads the SAE of a model directory and checks it against the backbone's hidden size; `int8` quantizes
+    /// the projection for the CPU kernel.
+    pub(crate) fn load(
+        model_dir: &Path,
+        spec: &SaeSpec,
+        d_model: usize,
+        device: &Device,
+        int8: bool,
+    ) -> EncoderResult<Sae> {
         let raw = read_raw(model_dir, spec)?;
         let file = raw.file.clone();
         let bad = |d: String| EncoderError::invalid(&file, d);
@@ -372,8 +386,11 @@ impl Sae {
         };
         Ok(Sae {
             transform,
-            w: raw.w.to_device(device)?,
-            bias: raw.bias.to_device(device)?,
+            projection: if int8 {
+                Projection::Int8(Int8Matrix::from_tensors(&raw.w.t()?.contiguous()?, Some(&raw.bias))?)
+            } else {
+                Projection::Float { w: raw.w.to_device(device)?, bias: raw.bias.to_device(device)? }
+            },
             pre_bias: match raw.pre_bias {
                 Some(p) => Some(p.to_device(device)?),
                 None => None,
@@ -396,7 +413,10 @@ impl Sae {
         if let Some(t) = &self.transform {
             x = t.forward(&x)?;
         }
-        Ok(x.matmul(&self.w)?.broadcast_add(&self.bias)?)
+        match &self.projection {
+            Projection::Float { w, bias } => Ok(x.matmul(w)?.broadcast_add(bias)?),
+            Projection::Int8(m) => Ok(x.contiguous()?.apply_op1_no_bwd(&Int8Linear(m))?),
+        }
     }
 
     /// Applies the activation in place to one token's pre-activations (CPU path).
@@ -446,8 +466,10 @@ mod tests {
         let dev = Device::Cpu;
         Sae {
             transform: None,
-            w: Tensor::zeros((2, 5), DType::F32, &dev).unwrap(),
-            bias: Tensor::zeros(5, DType::F32, &dev).unwrap(),
+            projection: Projection::Float {
+                w: Tensor::zeros((2, 5), DType::F32, &dev).unwrap(),
+                bias: Tensor::zeros(5, DType::F32, &dev).unwrap(),
+            },
             pre_bias: None,
             act,
             input_scale: None,

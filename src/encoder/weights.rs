@@ -118,6 +118,8 @@ pub(crate) struct Weights {
     lora: HashMap<String, LoraDelta>,
     pub(crate) device: Device,
     pub(crate) dtype: DType,
+    /// Linear layers are quantized to int8 as they load (CPU, f32 dtype).
+    pub(crate) int8: bool,
 }
 
 impl Weights {
@@ -147,6 +149,7 @@ impl Weights {
             lora: HashMap::new(),
             device: device.clone(),
             dtype,
+            int8: false,
         })
     }
 

@@ -224,6 +224,8 @@ def write_task(task: Task, out: Path) -> dict:
 def apt_fetch(work: Path) -> dict[str, Path]:
     """Fetches the Translation files with apt into `work` (private lists, cache
     and sources list); returns the compressed file of each language."""
+    # apt reads relative Dir:: paths against its own configuration directory: hand it absolute ones.
+    work = work.resolve()
     lists = work / "lists"
     cache = work / "cache"
     (lists / "partial").mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,55 @@
+//! Where one short query's encoding time goes: tokenizer, backbone, SAE + pooling + pruning, per precision.
+//!
+//! `cargo run --release --example encoder_profile [-- [--default-only] QUERY...]` (needs the default model:
+//! tools/setup-models.sh). Prints the p50 of each stage over 200 runs, and the throughput of 32 ~128-token
+//! texts in one batch. The stages are measured through the public API: `tokenize`, `token_states` (tokenizer
+//! + backbone) and `encode_query` (everything); the SAE stage is the difference.
+
+use std::time::Instant;
+
+use splaredb::encoder::{cached_model_dir, Device, Encoder, EncoderOptions, Precision, TextKind, DEFAULT_MODEL};
+
+fn p50(mut f: impl FnMut(), runs: usize) -> f64 {
+    f();
+    let mut ms: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms[ms.len() / 2]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    // `--default-only`: skip the f32 pass (for profilers).
+    let default_only = args.iter().any(|a| a == "--default-only");
+    args.retain(|a| a != "--default-only");
+    let precisions = if default_only { vec![Precision::Auto] } else { vec![Precision::Auto, Precision::F32] };
+    let queries = if args.is_empty() { vec!["real-time strategy game set in ancient times".to_string()] } else { args };
+    let dir = cached_model_dir(DEFAULT_MODEL);
+    let long = "The quick brown fox jumps over the lazy dog near the river bank while the farmer watches. ".repeat(7);
+    let docs: Vec<&str> = (0..32).map(|_| long.as_str()).collect();
+    for precision in precisions {
+        let enc = Encoder::load(&dir, &EncoderOptions { device: Device::Cpu, precision, ..Default::default() })?;
+        println!("precision {}", enc.precision().name());
+        for q in &queries {
+            let n = enc.tokenize(q, TextKind::Query)?.len();
+            let tok = p50(|| drop(enc.tokenize(q, TextKind::Query).unwrap()), 200);
+            let backbone = p50(|| drop(enc.token_states(&[q.as_str()], TextKind::Query).unwrap()), 200);
+            let all = p50(|| drop(enc.encode_query(q).unwrap()), 200);
+            println!(
+                "  {n:>3} tokens: total {all:6.2} ms = tokenizer {tok:5.2} + backbone {:6.2} + SAE/pool/prune {:6.2}",
+                backbone - tok,
+                all - backbone
+            );
+        }
+        let t = Instant::now();
+        enc.encode_batch(&docs, TextKind::Document)?;
+        let tokens = enc.tokenize(&long, TextKind::Document)?.len();
+        println!("  32 texts of {tokens} tokens: {:.1} texts/s", 32.0 / t.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
