@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use splaredb::encoder::{Device, Encoder, EncoderOptions, TextKind};
+use splaredb::encoder::{Device, Encoder, EncoderOptions, Precision, TextKind};
 
 const TOL: f32 = 1e-4;
 
@@ -26,8 +26,9 @@ fn max_abs(a: &[f32], b: &[f32]) -> f32 {
 fn check_fixture(name: &str) {
     let dir = fixture(name);
     let golden: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
-    let enc = Encoder::load(&dir, &EncoderOptions { device: Device::Cpu, ..Default::default() })
-        .unwrap_or_else(|e| panic!("{name}: load failed: {e}"));
+    let enc =
+        Encoder::load(&dir, &EncoderOptions { device: Device::Cpu, precision: Precision::F32, ..Default::default() })
+            .unwrap_or_else(|e| panic!("{name}: load failed: {e}"));
     for case in golden["id_cases"].as_array().unwrap() {
         let cname = case["name"].as_str().unwrap();
         let mask: Vec<Vec<u64>> = case["attention_mask"]

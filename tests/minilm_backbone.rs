@@ -3,7 +3,7 @@
 //! reference embedding (first values published with the model: 0.0676568, 0.0634960, 0.0487131, 0.0793050,
 //! 0.0374481 for "This is an example sentence"), and it refuses to produce sparse vectors (no SAE).
 
-use splaredb::encoder::{cached_model_dir, Device, Encoder, EncoderError, EncoderOptions, TextKind};
+use splaredb::encoder::{cached_model_dir, Device, Encoder, EncoderError, EncoderOptions, Precision, TextKind};
 
 #[test]
 fn minilm_token_states_match_sentence_transformers() {
@@ -14,7 +14,9 @@ fn minilm_token_states_match_sentence_transformers() {
         }
         panic!("all-MiniLM-L6-v2 is not installed at {}: run tools/setup-models.sh", dir.display());
     }
-    let enc = Encoder::load(&dir, &EncoderOptions { device: Device::Cpu, ..Default::default() }).unwrap();
+    let enc =
+        Encoder::load(&dir, &EncoderOptions { device: Device::Cpu, precision: Precision::F32, ..Default::default() })
+            .unwrap();
     let states = enc.token_states(&["This is an example sentence"], TextKind::Document).unwrap().remove(0);
     let d = states[0].len();
     assert_eq!(d, 384);

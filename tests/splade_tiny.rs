@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use splaredb::encoder::{cached_model_dir, Encoder, EncoderOptions, TextKind};
+use splaredb::encoder::{cached_model_dir, Encoder, EncoderOptions, Precision, TextKind};
 
 fn model() -> Option<Arc<Encoder>> {
     let dir = cached_model_dir("splade-tiny");
@@ -15,7 +15,10 @@ fn model() -> Option<Arc<Encoder>> {
         }
         panic!("splade-tiny is not installed at {}: run tools/setup-models.sh", dir.display());
     }
-    Some(Arc::new(Encoder::load(&dir, &EncoderOptions::default()).expect("load splade-tiny")))
+    Some(Arc::new(
+        Encoder::load(&dir, &EncoderOptions { precision: Precision::F32, ..Default::default() })
+            .expect("load splade-tiny"),
+    ))
 }
 
 fn reference() -> Value {

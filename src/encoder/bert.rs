@@ -7,6 +7,7 @@
 use candle_core::{DType, Tensor, D};
 use candle_nn::{LayerNorm, Module};
 
+use super::cpu::BertCpu;
 use super::error::EncoderResult;
 use super::hf_config::{HfConfig, HiddenAct};
 use super::linear::Linear;
@@ -40,6 +41,8 @@ struct Block {
 
 /// A BERT-family encoder truncated after `layers` blocks.
 pub(crate) struct BertEncoder {
+    /// With a low-precision CPU kernel, the blocks run there (and `blocks` is empty).
+    cpu: Option<BertCpu>,
     word: MappedEmbedding,
     position: Tensor,
     token_type: Tensor,
@@ -63,8 +66,17 @@ impl BertEncoder {
         let position = w.get("embeddings.position_embeddings.weight", &[cfg.max_position_embeddings, h])?;
         let token_type = w.get("embeddings.token_type_embeddings.weight", &[cfg.type_vocab_size, h])?;
         let emb_norm = layer_norm(w, "embeddings.LayerNorm", h, cfg.norm_eps)?;
+        let cpu = if let Some(kernel) = w.kernel {
+            let norm = |name: &str| {
+                let n = layer_norm(w, name, h, cfg.norm_eps)?;
+                Ok((n.weight().clone(), n.bias().cloned().unwrap_or(n.weight().zeros_like()?)))
+            };
+            Some(BertCpu::load(w, kernel, cfg, layers, norm)?)
+        } else {
+            None
+        };
         let mut blocks = Vec::with_capacity(layers);
-        for i in 0..layers {
+        for i in (0..layers).filter(|_| cpu.is_none()) {
             let p = format!("encoder.layer.{i}");
             blocks.push(Block {
                 query: linear(w, &format!("{p}.attention.self.query"), h, h)?,
@@ -79,6 +91,7 @@ impl BertEncoder {
         }
         let xlmr_pad = if xlmr { Some(cfg.pad_token_id.unwrap_or(1)) } else { None };
         Ok(BertEncoder {
+            cpu,
             word,
             position,
             token_type,
@@ -130,6 +143,11 @@ impl BertEncoder {
         let (b, n) = (batch.batch, batch.len);
         let dev = &self.device;
         let dt = self.weights_dtype;
+        if let Some(cpu) = &self.cpu {
+            let words = self.word.gather(&batch.ids)?;
+            let x = cpu.forward(words, &self.position_ids(batch), &batch.mask, n);
+            return Ok(Tensor::from_vec(x, (b, n, self.hidden), dev)?);
+        }
         let words = self.word.forward(&batch.ids, b, n, dev, dt)?;
         let pos_ids = Tensor::from_vec(self.position_ids(batch), (b * n,), dev)?;
         let pos = self.position.index_select(&pos_ids, 0)?.reshape((b, n, self.hidden))?;

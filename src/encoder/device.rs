@@ -3,6 +3,7 @@
 use candle_core::DType;
 
 use super::error::{EncoderError, EncoderResult};
+use super::quant::Kernel;
 
 /// Where the encoder runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,22 +68,24 @@ impl Device {
     }
 }
 
-/// Compute precision of the backbone's linear layers and the SAE projection.
+/// Compute precision of the backbone's linear layers and the SAE projection (attention, normalisation,
+/// activations and pooling run in f32 on the CPU).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
-    /// The fastest precision that keeps vectors within the accuracy bar (default): [`Precision::Int8`] on CPUs
-    /// with AVX-512 VNNI, f32 on other CPUs and on GPUs.
+    /// The fastest precision that keeps vectors within the accuracy bar of f32 (default): [`Precision::Bf16`]
+    /// on CPUs with AVX-512 BF16, f32 on other CPUs and on GPUs.
     #[default]
     Auto,
     /// f32 everywhere.
     F32,
-    /// f16 on GPUs; the CPU stays in f32.
+    /// f16 on GPUs; the CPU stays in f32 (it has no f16 dot product).
     F16,
-    /// bf16 on GPUs; the CPU stays in f32.
+    /// bfloat16 weights and activations with f32 sums: on the CPU the AVX-512 BF16 kernel (elsewhere f32, with
+    /// a logged note); on GPUs the bf16 dtype throughout.
     Bf16,
-    /// Int8 weights (one scale per output) and int8 activations (one scale per token) in every linear layer
-    /// and the SAE projection, i32 accumulation, everything else in f32. CPU with AVX-512 VNNI only; elsewhere
-    /// the encoder falls back to f32 and logs why.
+    /// Int8 weights (one scale per output) and int8 activations (one scale per token), i32 sums: CPUs with
+    /// AVX-512 VNNI only (elsewhere f32, with a logged note). The fastest CPU precision, and the least
+    /// accurate: its vectors drift measurably from f32 (README, "Encoder speed").
     Int8,
 }
 
@@ -93,8 +96,8 @@ pub(crate) struct Resolved {
     pub(crate) precision: Precision,
     /// The dtype weights and activations are kept in.
     pub(crate) dtype: DType,
-    /// Linear layers and the SAE projection use the int8 kernel.
-    pub(crate) int8: bool,
+    /// The low-precision CPU kernel of the linear layers and the SAE projection, if any.
+    pub(crate) kernel: Option<Kernel>,
     /// Why the precision that runs differs from the one requested (explicit requests only).
     pub(crate) note: Option<String>,
 }
@@ -124,30 +127,36 @@ impl Precision {
     }
 
     pub(crate) fn resolve(self, device: &candle_core::Device) -> Resolved {
-        self.resolve_with(device, super::quant::supported())
+        self.resolve_with(device, |k| k.supported())
     }
 
-    fn resolve_with(self, device: &candle_core::Device, has_int8_kernel: bool) -> Resolved {
-        let f32 = |note: Option<String>| Resolved { precision: Precision::F32, dtype: DType::F32, int8: false, note };
+    fn resolve_with(self, device: &candle_core::Device, has: impl Fn(Kernel) -> bool) -> Resolved {
+        let f32 = |note: Option<String>| Resolved { precision: Precision::F32, dtype: DType::F32, kernel: None, note };
+        let cpu_kernel = |precision: Precision, kernel: Kernel| Resolved {
+            precision,
+            dtype: DType::F32,
+            kernel: Some(kernel),
+            note: None,
+        };
+        let lacks = |what: &str| {
+            f32(Some(format!(
+                "precision {} needs a CPU with AVX-512 F/BW and {what}, which this one lacks: running in f32",
+                self.name()
+            )))
+        };
         let cpu = device.is_cpu();
         match self {
             Precision::F32 => f32(None),
-            Precision::Auto if cpu && has_int8_kernel => {
-                Resolved { precision: Precision::Int8, dtype: DType::F32, int8: true, note: None }
-            }
+            Precision::Auto if cpu && has(Kernel::Bf16) => cpu_kernel(Precision::Bf16, Kernel::Bf16),
             Precision::Auto => f32(None),
-            Precision::Int8 if cpu && has_int8_kernel => {
-                Resolved { precision: Precision::Int8, dtype: DType::F32, int8: true, note: None }
-            }
-            Precision::Int8 if cpu => f32(Some(
-                "precision int8 needs a CPU with AVX-512 F/BW and VNNI, which this one lacks: running in f32".into(),
-            )),
+            Precision::Bf16 if cpu && has(Kernel::Bf16) => cpu_kernel(Precision::Bf16, Kernel::Bf16),
+            Precision::Bf16 if cpu => lacks("BF16"),
+            Precision::Int8 if cpu && has(Kernel::Int8) => cpu_kernel(Precision::Int8, Kernel::Int8),
+            Precision::Int8 if cpu => lacks("VNNI"),
             Precision::Int8 => f32(Some("precision int8 is a CPU precision: running the GPU in f32".into())),
-            Precision::F16 | Precision::Bf16 if cpu => {
-                f32(Some(format!("precision {} is for GPUs: the CPU runs in f32", self.name())))
-            }
-            Precision::F16 => Resolved { precision: self, dtype: DType::F16, int8: false, note: None },
-            Precision::Bf16 => Resolved { precision: self, dtype: DType::BF16, int8: false, note: None },
+            Precision::F16 if cpu => f32(Some("precision f16 is for GPUs: the CPU runs in f32".into())),
+            Precision::F16 => Resolved { precision: self, dtype: DType::F16, kernel: None, note: None },
+            Precision::Bf16 => Resolved { precision: self, dtype: DType::BF16, kernel: None, note: None },
         }
     }
 }
@@ -179,19 +188,24 @@ mod tests {
         }
         assert_eq!(Precision::parse("int4"), None);
         let cpu = candle_core::Device::Cpu;
-        // A CPU with the kernel: auto and int8 run int8, silently.
-        for p in [Precision::Auto, Precision::Int8] {
-            let r = p.resolve_with(&cpu, true);
-            assert_eq!((r.precision, r.int8, r.note), (Precision::Int8, true, None));
+        // A CPU with both kernels: auto and bf16 run bf16, int8 runs int8, silently.
+        for (p, want, kernel) in [
+            (Precision::Auto, Precision::Bf16, Kernel::Bf16),
+            (Precision::Bf16, Precision::Bf16, Kernel::Bf16),
+            (Precision::Int8, Precision::Int8, Kernel::Int8),
+        ] {
+            let r = p.resolve_with(&cpu, |_| true);
+            assert_eq!((r.precision, r.kernel, r.note), (want, Some(kernel), None));
         }
-        // Without it: auto is f32 silently, an explicit int8 is f32 with a note saying why.
-        let r = Precision::Auto.resolve_with(&cpu, false);
-        assert_eq!((r.precision, r.int8, r.note.is_some()), (Precision::F32, false, false));
-        let r = Precision::Int8.resolve_with(&cpu, false);
-        assert_eq!((r.precision, r.int8), (Precision::F32, false));
-        assert!(r.note.unwrap().contains("VNNI"));
-        // Half precisions are GPU precisions.
-        let r = Precision::Bf16.resolve_with(&cpu, true);
+        // Without them: auto is f32 silently, explicit requests are f32 with a note saying why.
+        let r = Precision::Auto.resolve_with(&cpu, |_| false);
+        assert_eq!((r.precision, r.kernel, r.note.is_some()), (Precision::F32, None, false));
+        for (p, missing) in [(Precision::Int8, "VNNI"), (Precision::Bf16, "BF16")] {
+            let r = p.resolve_with(&cpu, |_| false);
+            assert_eq!((r.precision, r.kernel), (Precision::F32, None));
+            assert!(r.note.unwrap().contains(missing));
+        }
+        let r = Precision::F16.resolve_with(&cpu, |_| true);
         assert_eq!((r.precision, r.dtype), (Precision::F32, DType::F32));
         assert!(r.note.is_some());
     }

@@ -12,6 +12,7 @@
 
 mod bert;
 pub mod config;
+mod cpu;
 mod decoder;
 mod device;
 mod error;
@@ -66,8 +67,7 @@ pub enum TextKind {
 pub struct EncoderOptions {
     /// Where to run (default [`Device::Auto`]: a GPU when compiled in and present, else the CPU).
     pub device: Device,
-    /// Compute precision (default [`Precision::Auto`]: int8 on CPUs with AVX-512 VNNI, else f32; f16/bf16
-    /// are for GPUs and large decoders).
+    /// Compute precision (default [`Precision::Auto`]: bf16 on CPUs with AVX-512 BF16, else f32).
     pub precision: Precision,
     /// Texts per forward pass in [`Encoder::encode_batch`] (default 32).
     pub batch_size: Option<usize>,
@@ -175,7 +175,7 @@ impl Encoder {
             _ => "embed_tokens.weight",
         };
         let mut weights = weights::Weights::open(dir, probe, &device, dtype)?;
-        weights.int8 = precision.int8;
+        weights.kernel = precision.kernel;
         if let Some(adapter) = config.lora_dir(dir) {
             weights.add_lora(&adapter)?;
         }
@@ -198,7 +198,7 @@ impl Encoder {
             ));
         }
         let sae = match &config.sae {
-            Some(spec) => Some(Sae::load(dir, spec, hf.hidden_size, &device, precision.int8)?),
+            Some(spec) => Some(Sae::load(dir, spec, hf.hidden_size, &device, precision.kernel)?),
             None => None,
         };
         let pad_id = hf.pad_token_id.unwrap_or(0);

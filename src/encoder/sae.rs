@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::config::{Activation, InputNorm, SaeLayout, SaeSpec};
 use super::error::{EncoderError, EncoderResult};
-use super::quant::{Int8Linear, Int8Matrix};
+use super::quant::{Kernel, Matrix, MatrixOp};
 use super::weights::open_safetensors;
 
 /// The activation as it runs: JumpReLU carries its per-latent thresholds.
@@ -49,8 +49,8 @@ impl MlmTransform {
 enum Projection {
     /// `W_enc` laid out [d, N] for `x · W`, and the bias, on the model's device.
     Float { w: Tensor, bias: Tensor },
-    /// Int8 (CPU): `W_enc` as [N, d] rows with the bias folded in.
-    Int8(Int8Matrix),
+    /// A low-precision CPU kernel: `W_enc` as [N, d] rows with the bias folded in.
+    Packed(Matrix),
 }
 
 /// A loaded SAE encoder.
@@ -306,14 +306,14 @@ fn read_raw(model_dir: &Path, spec: &SaeSpec) -> EncoderResult<Raw> {
 }
 
 impl Sae {
-    /// Loads the SAE of a model directory and checks it against the backbone's hidden size; `int8` quantizes
-    /// the projection for the CPU kernel.
+    /// Loads the SAE of a model directory and checks it against the backbone's hidden size; `kernel` packs
+    /// the projection for a low-precision CPU kernel.
     pub(crate) fn load(
         model_dir: &Path,
         spec: &SaeSpec,
         d_model: usize,
         device: &Device,
-        int8: bool,
+        kernel: Option<Kernel>,
     ) -> EncoderResult<Sae> {
         let raw = read_raw(model_dir, spec)?;
         let file = raw.file.clone();
@@ -386,10 +386,9 @@ impl Sae {
         };
         Ok(Sae {
             transform,
-            projection: if int8 {
-                Projection::Int8(Int8Matrix::from_tensors(&raw.w.t()?.contiguous()?, Some(&raw.bias))?)
-            } else {
-                Projection::Float { w: raw.w.to_device(device)?, bias: raw.bias.to_device(device)? }
+            projection: match kernel {
+                Some(kernel) => Projection::Packed(Matrix::from_tensors(kernel, &raw.w.t()?, Some(&raw.bias))?),
+                None => Projection::Float { w: raw.w.to_device(device)?, bias: raw.bias.to_device(device)? },
             },
             pre_bias: match raw.pre_bias {
                 Some(p) => Some(p.to_device(device)?),
@@ -415,7 +414,7 @@ impl Sae {
         }
         match &self.projection {
             Projection::Float { w, bias } => Ok(x.matmul(w)?.broadcast_add(bias)?),
-            Projection::Int8(m) => Ok(x.contiguous()?.apply_op1_no_bwd(&Int8Linear(m))?),
+            Projection::Packed(m) => Ok(x.contiguous()?.apply_op1_no_bwd(&MatrixOp(m))?),
         }
     }
 

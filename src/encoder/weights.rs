@@ -118,8 +118,8 @@ pub(crate) struct Weights {
     lora: HashMap<String, LoraDelta>,
     pub(crate) device: Device,
     pub(crate) dtype: DType,
-    /// Linear layers are quantized to int8 as they load (CPU, f32 dtype).
-    pub(crate) int8: bool,
+    /// Linear layers are packed for this low-precision CPU kernel as they load (CPU, f32 dtype).
+    pub(crate) kernel: Option<super::quant::Kernel>,
 }
 
 impl Weights {
@@ -149,7 +149,7 @@ impl Weights {
             lora: HashMap::new(),
             device: device.clone(),
             dtype,
-            int8: false,
+            kernel: None,
         })
     }
 
@@ -164,6 +164,17 @@ impl Weights {
 
     fn tensor_err(&self, name: &str, detail: impl Into<String>) -> EncoderError {
         EncoderError::Tensor { dir: self.dir.clone(), tensor: self.full(name), detail: detail.into() }
+    }
+
+    /// An error about tensor `name` of these weights.
+    pub(crate) fn tensor_error(&self, name: &str, detail: impl Into<String>) -> EncoderError {
+        self.tensor_err(name, detail)
+    }
+
+    /// The stored shape of tensor `name`.
+    pub(crate) fn shape(&self, name: &str) -> EncoderResult<Vec<usize>> {
+        let view = self.st.get(&self.full(name)).map_err(|_| self.tensor_err(name, "missing from the weight files"))?;
+        Ok(view.shape().to_vec())
     }
 
     /// Loads a tensor, checks its shape, applies a LoRA update if one targets it, and converts it.

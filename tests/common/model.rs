@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use splaredb::encoder::{cached_model_dir, Device, Encoder, EncoderOptions, BASE_MODEL, DEFAULT_MODEL};
+use splaredb::encoder::{cached_model_dir, Device, Encoder, EncoderOptions, Precision, BASE_MODEL, DEFAULT_MODEL};
 
 /// The default model, or `None` when model tests are explicitly skipped.
 pub fn default_model() -> Option<Arc<Encoder>> {
@@ -34,6 +34,6 @@ fn load(name: &str) -> Option<Arc<Encoder>> {
             dir.display()
         );
     }
-    let options = EncoderOptions { device: Device::Cpu, ..Default::default() };
+    let options = EncoderOptions { device: Device::Cpu, precision: Precision::F32, ..Default::default() };
     Some(Arc::new(Encoder::load(&dir, &options).expect("load the model")))
 }

@@ -1,164 +1,155 @@
-//! Int8 linear layers for the CPU: weights quantized once at load (symmetric, one scale per output column),
-//! activations quantized per row on the fly (symmetric, one scale per row), products accumulated exactly in
-//! i32 and scaled back to f32 with the bias added.
+//! Low-precision matrix products for the CPU encoder: `y = x · Wᵀ + b` with `W` packed once at load and `x`
+//! converted row by row on the fly, f32 in and out.
 //!
-//! `y[m][n] = a_scale[m] · w_scale[n] · Σ_k qa[m][k] · qw[n][k] + bias[n]`
+//! Two kernels, picked by [`Kernel`] (see `Precision` for which one runs by default):
+//! - [`Bf16Matrix`] (AVX-512 BF16, `vdpbf16ps`): weights and activations rounded to bfloat16, products
+//!   summed in f32. Twice the f32 multiply rate, vectors within the accuracy bar of f32.
+//! - [`Int8Matrix`] (AVX-512 VNNI, `vpdpbusd`): symmetric int8 with one scale per output column and one per
+//!   activation row, i32 sums. Four times the f32 multiply rate, and a measurable drift of the vectors.
 //!
-//! The AVX-512 VNNI kernel ([`vnni`]) multiplies unsigned bytes by signed bytes (`vpdpbusd`), so activations
-//! are stored offset by +128 and the offset's contribution, `128 · Σ_k qw[n][k]`, is subtracted per column.
-//! Weights are packed in panels of 16 output columns × 4 inputs: one 64-byte register holds a panel's
-//! next four inputs for its 16 columns, so one instruction adds 64 products into 16 column sums.
-//! [`reference`] computes the same integers portably (tests check the kernel against it bit for bit).
+//! Both pack `W` in panels of 16 output columns (one 512-bit register of sums) and split the product into
+//! tiles of rows × panels that rayon spreads over the cores.
 
+mod bf16;
+mod int8;
 mod reference;
 #[cfg(target_arch = "x86_64")]
 mod vnni;
+
+pub(crate) use bf16::Bf16Matrix;
+pub(crate) use int8::Int8Matrix;
+
+use std::ops::Range;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-/// Output columns per packed panel (one 512-bit register of i32 sums).
+/// Output columns per packed panel (one 512-bit register of 32-bit sums).
 pub(crate) const PANEL: usize = 16;
-/// Inputs per packed group (one `vpdpbusd` lane multiplies four byte pairs).
-pub(crate) const GROUP: usize = 4;
-/// Rows of activations per work item: their quantized bytes stay in the core's L2 cache while the item's
-/// weight panels stream past them.
+/// Rows of activations per tile: their converted values stay in the core's L2 cache while the tile's weight
+/// panels stream past them.
 const ROW_BLOCK: usize = 192;
+/// Multiply-adds below which a product runs on the calling thread (a hand-off costs more).
+const PARALLEL_WORK: usize = 1 << 20;
 
-/// Whether this CPU runs the int8 kernel (x86-64 with AVX-512 F/BW and VNNI).
-pub(crate) fn supported() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+/// A low-precision CPU kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// bfloat16 products (AVX-512 F/BW and BF16).
+    Bf16,
+    /// int8 products (AVX-512 F/BW and VNNI).
+    Int8,
 }
 
-/// A weight matrix `[n, k]` (output × input, as a `Linear` stores it) quantized to int8 and packed.
-#[derive(Debug, Clone)]
-pub(crate) struct Int8Matrix {
-    /// Output columns.
-    n: usize,
-    /// Inputs.
-    k: usize,
-    /// Inputs rounded up to a multiple of [`GROUP`] (the packed row length).
-    k4: usize,
-    /// `[n.div_ceil(16)][k4 / 4][16][4]` quantized weights; padding is zero.
-    packed: Vec<i8>,
-    /// Per output column (padded to whole panels with 0): the dequantization scale.
-    scale: Vec<f32>,
-    /// Per output column (padded): `128 · Σ_k qw[n][k]`, the activation offset's contribution.
-    offset: Vec<i32>,
-    /// Per output column (padded): the bias, or zeros.
-    bias: Vec<f32>,
-}
-
-impl Int8Matrix {
-    /// Quantizes `w` (`[n, k]`, row-major, finite values) and an optional bias of length `n`.
-    pub(crate) fn new(w: &[f32], n: usize, k: usize, bias: Option<&[f32]>) -> Int8Matrix {
-        assert_eq!(w.len(), n * k, "weight matrix size");
-        let k4 = k.div_ceil(GROUP) * GROUP;
-        let panels = n.div_ceil(PANEL);
-        let mut packed = vec![0i8; panels * PANEL * k4];
-        let mut scale = vec![0f32; panels * PANEL];
-        let mut offset = vec![0i32; panels * PANEL];
-        let mut padded_bias = vec![0f32; panels * PANEL];
-        for col in 0..n {
-            let row = &w[col * k..(col + 1) * k];
-            let max = row.iter().fold(0f32, |m, &x| m.max(x.abs()));
-            let s = if max > 0.0 { max / 127.0 } else { 1.0 };
-            scale[col] = s;
-            let (panel, lane) = (col / PANEL, col % PANEL);
-            let mut sum = 0i32;
-            for (i, &x) in row.iter().enumerate() {
-                let q = (x / s).round().clamp(-127.0, 127.0) as i8;
-                sum += q as i32;
-                let at = panel * PANEL * k4 + (i / GROUP) * PANEL * GROUP + lane * GROUP + i % GROUP;
-                packed[at] = q;
-            }
-            offset[col] = 128 * sum;
-            if let Some(b) = bias {
-                padded_bias[col] = b[col];
-            }
+impl Kernel {
+    /// Whether this CPU runs the kernel.
+    pub(crate) fn supported(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            has!("avx512f")
+                && has!("avx512bw")
+                && match self {
+                    Kernel::Bf16 => has!("avx512bf16"),
+                    Kernel::Int8 => has!("avx512vnni"),
+                }
         }
-        Int8Matrix { n, k, k4, packed, scale, offset, bias: padded_bias }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+}
+
+/// A weight matrix packed for one of the kernels.
+#[derive(Debug, Clone)]
+pub(crate) enum Matrix {
+    /// bfloat16.
+    Bf16(Bf16Matrix),
+    /// int8.
+    Int8(Int8Matrix),
+}
+
+impl Matrix {
+    /// Packs `w` (`[n, k]`, row-major, as a `Linear` stores it) and an optional bias of length `n`.
+    pub(crate) fn new(kernel: Kernel, w: &[f32], n: usize, k: usize, bias: Option<&[f32]>) -> Matrix {
+        match kernel {
+            Kernel::Bf16 => Matrix::Bf16(Bf16Matrix::new(w, n, k, bias)),
+            Kernel::Int8 => Matrix::Int8(Int8Matrix::new(w, n, k, bias)),
+        }
     }
 
     /// From a candle weight `[n, k]` and bias `[n]` (any dtype, any device; read as f32).
-    pub(crate) fn from_tensors(weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Int8Matrix> {
+    pub(crate) fn from_tensors(kernel: Kernel, weight: &Tensor, bias: Option<&Tensor>) -> candle_core::Result<Matrix> {
         let (n, k) = weight.dims2()?;
         let w = weight.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let b = match bias {
             Some(b) => Some(b.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?),
             None => None,
         };
-        Ok(Int8Matrix::new(&w, n, k, b.as_deref()))
+        Ok(Matrix::new(kernel, &w, n, k, b.as_deref()))
     }
 
-    /// `y = x · Wᵀ + b` for `x` = `m` rows of `k` values; returns `m × n` values. Uses both the calling
-    /// thread and rayon's pool; falls back to [`reference`] where the CPU lacks the kernel (tests only: the
-    /// encoder never builds an `Int8Matrix` there).
+    /// Output columns.
+    pub(crate) fn out_dim(&self) -> usize {
+        match self {
+            Matrix::Bf16(m) => m.n,
+            Matrix::Int8(m) => m.n,
+        }
+    }
+
+    /// Inputs.
+    pub(crate) fn in_dim(&self) -> usize {
+        match self {
+            Matrix::Bf16(m) => m.k,
+            Matrix::Int8(m) => m.k,
+        }
+    }
+
+    /// `y = x · Wᵀ + b` for `x` = `m` rows of [`Matrix::in_dim`] values; returns `m` rows of
+    /// [`Matrix::out_dim`] values.
     pub(crate) fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
-        assert_eq!(x.len(), m * self.k, "activation size");
-        let mut y = vec![0f32; m * self.n];
-        if m == 0 || self.n == 0 {
-            return y;
+        match self {
+            Matrix::Bf16(w) => w.matmul(x, m),
+            Matrix::Int8(w) => w.matmul(x, m),
         }
-        let (qa, a_scale) = quantize_rows(x, m, self.k, self.k4);
-        let panels = self.n.div_ceil(PANEL);
-        // Work items: a block of rows × a run of panels. Enough items for every thread, few enough that
-        // each streams a useful amount of weights.
-        let threads = rayon::current_num_threads().max(1);
-        let row_blocks = m.div_ceil(ROW_BLOCK);
-        let want_panel_runs = (threads * 2).div_ceil(row_blocks).max(1);
-        let run = panels.div_ceil(want_panel_runs).max(1);
-        let items: Vec<(usize, usize)> =
-            (0..row_blocks).flat_map(|rb| (0..panels).step_by(run).map(move |p| (rb, p))).collect();
-        let out = SyncPtr(y.as_mut_ptr());
-        let work = |&(rb, p0): &(usize, usize)| {
-            let rows = rb * ROW_BLOCK..((rb + 1) * ROW_BLOCK).min(m);
-            let panels = p0..(p0 + run).min(panels);
-            // SAFETY: work items cover disjoint (row, column) rectangles of `y`, which outlives the loop.
-            unsafe { self.tile(&qa, &a_scale, rows, panels, out.get()) };
-        };
-        if items.len() == 1 {
-            work(&items[0]);
-        } else {
-            items.par_iter().for_each(work);
-        }
-        y
-    }
-
-    /// Computes rows × panels of the output into `y` (`m × n`, row-major).
-    ///
-    /// # Safety
-    /// `y` must point to `m × n` f32 values no other thread writes within these rows and panels' columns.
-    unsafe fn tile(
-        &self,
-        qa: &[u8],
-        a_scale: &[f32],
-        rows: std::ops::Range<usize>,
-        panels: std::ops::Range<usize>,
-        y: *mut f32,
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if supported() {
-            return vnni::tile(self, qa, a_scale, rows, panels, y);
-        }
-        reference::tile(self, qa, a_scale, rows, panels, y)
     }
 }
 
-/// A raw output pointer shared by the workers of one product (each writes its own rectangle).
+/// Runs `tile(rows, panels, y)` over tiles covering an `m × (panels · 16)` product whose output `y` has `m`
+/// rows: on the calling thread for small products, else spread over rayon's pool (enough tiles for every
+/// thread, few enough that each streams a useful amount of weights). `tile` must write only its own
+/// rectangle of `y`.
+fn for_each_tile<F>(m: usize, panels: usize, y: &mut [f32], tile: F)
+where
+    F: Fn(Range<usize>, Range<usize>, *mut f32) + Sync,
+{
+    if m == 0 || panels == 0 {
+        return;
+    }
+    let out = SyncPtr(y.as_mut_ptr());
+    let work = m * panels * PANEL * 64;
+    if work < PARALLEL_WORK {
+        tile(0..m, 0..panels, out.get());
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let row_blocks = m.div_ceil(ROW_BLOCK);
+    let runs = (threads * 2).div_ceil(row_blocks).max(1);
+    let run = panels.div_ceil(runs).max(1);
+    let tiles: Vec<(usize, usize)> =
+        (0..row_blocks).flat_map(|rb| (0..panels).step_by(run).map(move |p| (rb, p))).collect();
+    tiles.par_iter().for_each(|&(rb, p0)| {
+        let rows = rb * ROW_BLOCK..((rb + 1) * ROW_BLOCK).min(m);
+        tile(rows, p0..(p0 + run).min(panels), out.get());
+    });
+}
+
+/// A raw output pointer shared by the tiles of one product (each writes its own rectangle).
 #[derive(Clone, Copy)]
 struct SyncPtr(*mut f32);
-// SAFETY: used only for disjoint writes while the owning Vec is borrowed by `matmul`.
+// SAFETY: used only for disjoint writes while the owning buffer is borrowed by `for_each_tile`.
 unsafe impl Send for SyncPtr {}
 unsafe impl Sync for SyncPtr {}
 
@@ -168,131 +159,34 @@ impl SyncPtr {
     }
 }
 
-/// Quantizes each row of `x` (`m × k`) to bytes offset by 128 (`q + 128`, `q = round(x / s)` in ±127,
-/// `s = max|x| / 127`), each row padded to `k4` bytes with 128 (a zero). Returns the bytes and the scales.
-fn quantize_rows(x: &[f32], m: usize, k: usize, k4: usize) -> (Vec<u8>, Vec<f32>) {
-    let mut q = vec![128u8; m * k4];
-    let mut scales = vec![0f32; m];
-    #[cfg(target_arch = "x86_64")]
-    if supported() {
-        // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { vnni::quantize_rows(x, k, k4, &mut q, &mut scales) };
-        return (q, scales);
-    }
-    reference::quantize_rows(x, k, k4, &mut q, &mut scales);
-    (q, scales)
-}
+/// A candle op applying a [`Matrix`] to the last dimension of an f32 CPU tensor.
+pub(crate) struct MatrixOp<'a>(pub(crate) &'a Matrix);
 
-/// A candle op applying an [`Int8Matrix`] to the last dimension of an f32 CPU tensor.
-pub(crate) struct Int8Linear<'a>(pub(crate) &'a Int8Matrix);
-
-impl CustomOp1 for Int8Linear<'_> {
+impl CustomOp1 for MatrixOp<'_> {
     fn name(&self) -> &'static str {
-        "int8-linear"
+        "low-precision-linear"
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let m = self.0;
+        let w = self.0;
         let dims = layout.shape().dims();
         let k = *dims.last().unwrap_or(&0);
-        if k != m.k {
-            candle_core::bail!("int8 linear: input has {k} features, the layer takes {}", m.k)
+        if k != w.in_dim() {
+            candle_core::bail!("low-precision linear: input has {k} features, the layer takes {}", w.in_dim())
         }
         let x = match storage {
             CpuStorage::F32(v) => v,
-            other => candle_core::bail!("int8 linear: f32 input expected, got {:?}", other.dtype()),
+            other => candle_core::bail!("low-precision linear: f32 input expected, got {:?}", other.dtype()),
         };
         let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("int8 linear: the input must be contiguous")
+            candle_core::bail!("low-precision linear: the input must be contiguous")
         };
         let rows = (end - start) / k.max(1);
-        let y = m.matmul(&x[start..end], rows);
+        let y = w.matmul(&x[start..end], rows);
         let mut out_dims = dims.to_vec();
         if let Some(last) = out_dims.last_mut() {
-            *last = m.n;
+            *last = w.out_dim();
         }
         Ok((CpuStorage::F32(y), Shape::from(out_dims)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::{Rng, SeedableRng};
-
-    fn random(n: usize, seed: u64) -> Vec<f32> {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect()
-    }
-
-    /// The f32 product the int8 one approximates.
-    fn exact(x: &[f32], w: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f32> {
-        let mut y = vec![0f32; m * n];
-        for r in 0..m {
-            for c in 0..n {
-                let dot: f32 = (0..k).map(|i| x[r * k + i] * w[c * k + i]).sum();
-                y[r * n + c] = dot + b[c];
-            }
-        }
-        y
-    }
-
-    #[test]
-    fn kernel_matches_reference_bit_for_bit_on_awkward_shapes() {
-        // Shapes off every blocking boundary: rows not a multiple of the row tile or block, columns not a
-        // multiple of a panel, inputs not a multiple of 4.
-        for &(m, n, k) in
-            &[(1, 1, 1), (1, 16, 4), (5, 17, 7), (7, 70, 33), (13, 129, 384), (200, 48, 130), (3, 64, 1536)]
-        {
-            let x = random(m * k, 1 + m as u64);
-            let w = random(n * k, 2 + n as u64);
-            let b = random(n, 3);
-            let mat = Int8Matrix::new(&w, n, k, Some(&b));
-            let fast = mat.matmul(&x, m);
-            let (qa, sa) = {
-                let mut q = vec![128u8; m * mat.k4];
-                let mut s = vec![0f32; m];
-                reference::quantize_rows(&x, k, mat.k4, &mut q, &mut s);
-                (q, s)
-            };
-            let mut slow = vec![0f32; m * n];
-            // SAFETY: one thread writes the whole output.
-            unsafe { reference::tile(&mat, &qa, &sa, 0..m, 0..n.div_ceil(PANEL), slow.as_mut_ptr()) };
-            assert_eq!(fast, slow, "m {m} n {n} k {k}");
-            // And both approximate the f32 product: the error of symmetric int8 is a small fraction of the
-            // largest possible |dot| (k · max|x| · max|w|).
-            let want = exact(&x, &w, &b, m, n, k);
-            let bound = k as f32 * 2.0 / 127.0;
-            for (a, e) in fast.iter().zip(&want) {
-                assert!((a - e).abs() <= bound, "m {m} n {n} k {k}: {a} vs {e}");
-            }
-        }
-    }
-
-    #[test]
-    fn zero_rows_and_columns_are_exact() {
-        let (m, n, k) = (3, 20, 9);
-        let mut w = random(n * k, 7);
-        w[..k].iter_mut().for_each(|v| *v = 0.0); // column 0 all zero
-        let mut x = random(m * k, 8);
-        x[k..2 * k].iter_mut().for_each(|v| *v = 0.0); // row 1 all zero
-        let b = random(n, 9);
-        let y = Int8Matrix::new(&w, n, k, Some(&b)).matmul(&x, m);
-        for r in 0..m {
-            assert_eq!(y[r * n], b[0]);
-        }
-        assert_eq!(&y[n..2 * n], &b[..]);
-    }
-
-    #[test]
-    fn the_candle_op_keeps_leading_dimensions() {
-        let (n, k) = (24, 10);
-        let w = random(n * k, 4);
-        let mat = Int8Matrix::new(&w, n, k, None);
-        let x = Tensor::from_vec(random(2 * 3 * k, 5), (2, 3, k), &candle_core::Device::Cpu).unwrap();
-        let y = x.apply_op1_no_bwd(&Int8Linear(&mat)).unwrap();
-        assert_eq!(y.dims(), &[2, 3, n]);
-        let bad = Tensor::zeros((2, k + 1), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
-        assert!(bad.apply_op1_no_bwd(&Int8Linear(&mat)).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The int8 product written plainly: the definition the SIMD kernel must match bit for bit.
 
-use super::{Int8Matrix, GROUP, PANEL};
+use super::int8::{Int8Matrix, GROUP};
+use super::PANEL;
 
 /// Quantizes rows of `k` values into `q` (rows of `k4` bytes, offset by 128) and their scales.
 pub(super) fn quantize_rows(x: &[f32], k: usize, k4: usize, q: &mut [u8], scales: &mut [f32]) {

@@ -4,7 +4,8 @@
 
 use std::arch::x86_64::*;
 
-use super::{Int8Matrix, GROUP, PANEL};
+use super::int8::{Int8Matrix, GROUP};
+use super::PANEL;
 
 /// Rows per register tile.
 const MR: usize = 6;

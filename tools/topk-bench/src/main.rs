@@ -180,8 +180,9 @@ fn main() -> Result<()> {
         }
         Command::Tokens { model, dataset, reference, out } => {
             let dir = resolve_model(&model)?;
-            let encoder =
-                Encoder::load(&dir, &EncoderOptions::default()).with_context(|| format!("loading {model}"))?;
+            // Reference vectors for the GPU comparison: the f32 computation.
+            let options = EncoderOptions { precision: splaredb::encoder::Precision::F32, ..Default::default() };
+            let encoder = Encoder::load(&dir, &options).with_context(|| format!("loading {model}"))?;
             let (docs, tokens) = splaredb_topk::tokens::dump(&encoder, &dir, &dataset, &out, reference)?;
             eprintln!("{}: {docs} documents, {tokens} tokens", out.display());
             Ok(())

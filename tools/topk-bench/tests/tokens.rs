@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use splaredb::encoder::{Encoder, EncoderOptions, TextKind};
+use splaredb::encoder::{Encoder, EncoderOptions, Precision, TextKind};
 use splaredb_topk::Vectors;
 
 fn read_u32(path: &Path) -> Vec<u32> {
@@ -15,7 +15,7 @@ fn token_dump_matches_the_encoder() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let model = root.join("tests/fixtures/tiny-bert");
     let dataset = root.join("tests/fixtures/beir-mini");
-    let encoder = Encoder::load(&model, &EncoderOptions::default()).unwrap();
+    let encoder = Encoder::load(&model, &EncoderOptions { precision: Precision::F32, ..Default::default() }).unwrap();
     let out = tempfile::tempdir().unwrap();
     let (docs, tokens) = splaredb_topk::tokens::dump(&encoder, &model, &dataset, out.path(), 3).unwrap();
 

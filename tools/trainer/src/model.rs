@@ -27,8 +27,14 @@ pub struct SplareModel {
 impl SplareModel {
     /// Loads the model in `dir` with fresh adapters from `lora` (seeded).
     pub fn load(dir: &Path, lora: Option<&LoraConfig>, seed: u64, device: &Device) -> TrainResult<SplareModel> {
-        let encoder =
-            Encoder::load(dir, &EncoderOptions { device: splaredb::encoder::Device::Cpu, ..Default::default() })?;
+        let encoder = Encoder::load(
+            dir,
+            &EncoderOptions {
+                device: splaredb::encoder::Device::Cpu,
+                precision: splaredb::encoder::Precision::F32,
+                ..Default::default()
+            },
+        )?;
         let config = encoder.config().clone();
         if config.backbone.kind != BackboneKind::Bert {
             return Err(TrainError::invalid(

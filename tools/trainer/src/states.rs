@@ -58,8 +58,14 @@ pub fn collect_states(
     max_tokens: usize,
     mut progress: impl FnMut(usize),
 ) -> TrainResult<Tensor> {
-    let encoder =
-        Encoder::load(model_dir, &EncoderOptions { device: splaredb::encoder::Device::Cpu, ..Default::default() })?;
+    let encoder = Encoder::load(
+        model_dir,
+        &EncoderOptions {
+            device: splaredb::encoder::Device::Cpu,
+            precision: splaredb::encoder::Precision::F32,
+            ..Default::default()
+        },
+    )?;
     let bert = LoraBert::load(model_dir, layer, None, 0, device)?;
     let mut rows: Vec<Tensor> = Vec::new();
     let mut total = 0usize;
