@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use splaredb::encoder::{Device, Encoder, EncoderError, EncoderOptions, TextKind};
+use splaredb::encoder::{Device, Encoder, EncoderError, EncoderOptions, Precision, TextKind};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -17,7 +17,14 @@ fn cpu() -> EncoderOptions {
 
 #[test]
 fn odd_texts_encode_with_the_default_model() {
-    let Some(enc) = common::model::default_model() else { return };
+    // Every precision behaves the same on bad input (those this CPU cannot run fall back to f32).
+    for precision in [Precision::Auto, Precision::F32, Precision::Bf16, Precision::Int8] {
+        let Some(enc) = common::model::default_model_at(precision) else { return };
+        odd_texts(enc);
+    }
+}
+
+fn odd_texts(enc: std::sync::Arc<Encoder>) {
     // No content tokens: a clear error naming the text's position in the batch; in the database, an
     // empty-text insert is refused with its key and an empty query has no hits.
     for t in ["", " ", "\t\n  \r\n"] {

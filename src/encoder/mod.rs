@@ -430,25 +430,49 @@ impl Encoder {
         }
         let flat = hidden.reshape((b * n, d))?;
         // Rows go through the SAE in chunks, bounding the [rows, latents] pre-activation matrix. The projection
-        // runs on the model's device; the activation (TopK selection included) and the pooling run on the CPU
-        // over each chunk. Pooling keeps the max activation per latent and applies log(1 + ReLU(.)) once at
-        // the end (it is monotone).
+        // runs on the model's device (or in a low-precision CPU kernel, on plain buffers reused from chunk to
+        // chunk); the activation (TopK selection included) and the pooling run on the CPU over each chunk.
+        // Pooling keeps the max activation per latent and applies log(1 + ReLU(.)) once at the end (it is
+        // monotone).
         let mut scratch = Vec::with_capacity(nl);
+        let host = if sae.projects_on_cpu() {
+            Some(flat.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+        } else {
+            None
+        };
+        let (mut x, mut pre, mut active) = (Vec::new(), Vec::new(), Vec::new());
         for chunk in rows_used.chunks(SAE_CHUNK_ROWS) {
-            let idx = Tensor::from_slice(chunk, (chunk.len(),), &self.device)?;
-            let pre = sae.pre_activations(&flat.index_select(&idx, 0)?)?;
-            let mut pre = pre.flatten_all()?.to_vec1::<f32>()?;
+            match &host {
+                Some(host) => {
+                    x.clear();
+                    for &r in chunk {
+                        x.extend_from_slice(&host[r as usize * d..(r as usize + 1) * d]);
+                    }
+                    sae.project_on_cpu(&mut x, chunk.len(), &mut pre);
+                }
+                None => {
+                    let idx = Tensor::from_slice(chunk, (chunk.len(),), &self.device)?;
+                    pre = sae.pre_activations(&flat.index_select(&idx, 0)?)?.flatten_all()?.to_vec1::<f32>()?;
+                }
+            }
             for (r, &row_id) in chunk.iter().enumerate() {
                 let row = &mut pre[r * nl..(r + 1) * nl];
-                sae.activate_row(row, &mut scratch);
                 let (bi, ti) = (row_id as usize / n, row_id as usize % n);
-                if batch.pool[row_id as usize] {
-                    for (p, &w) in pooled[bi].iter_mut().zip(row.iter()) {
+                if trace {
+                    sae.activate_row(row, &mut scratch);
+                    if batch.pool[row_id as usize] {
+                        for (p, &w) in pooled[bi].iter_mut().zip(row.iter()) {
+                            *p = p.max(w);
+                        }
+                    }
+                    latents[bi][ti].copy_from_slice(row);
+                } else {
+                    // Every row here is pooled; only its active latents can raise the pooled maxima.
+                    sae.active_latents(row, &mut scratch, &mut active);
+                    for &(j, w) in &active {
+                        let p = &mut pooled[bi][j as usize];
                         *p = p.max(w);
                     }
-                }
-                if trace {
-                    latents[bi][ti].copy_from_slice(row);
                 }
             }
         }

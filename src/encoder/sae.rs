@@ -60,6 +60,8 @@ pub(crate) struct Sae {
     projection: Projection,
     /// Subtracted from the (normalised) input before the encoder (sae_lens `b_dec`, when applied).
     pre_bias: Option<Tensor>,
+    /// The same on the host, for [`Sae::project_on_cpu`].
+    pre_bias_host: Option<Vec<f32>>,
     act: Act,
     input_scale: Option<f64>,
     pub(crate) n_latents: usize,
@@ -390,6 +392,10 @@ impl Sae {
                 Some(kernel) => Projection::Packed(Matrix::from_tensors(kernel, &raw.w.t()?, Some(&raw.bias))?),
                 None => Projection::Float { w: raw.w.to_device(device)?, bias: raw.bias.to_device(device)? },
             },
+            pre_bias_host: match &raw.pre_bias {
+                Some(p) => Some(p.to_vec1::<f32>()?),
+                None => None,
+            },
             pre_bias: match raw.pre_bias {
                 Some(p) => Some(p.to_device(device)?),
                 None => None,
@@ -418,6 +424,64 @@ impl Sae {
         }
     }
 
+    /// Whether the projection runs in a low-precision CPU kernel on plain buffers ([`Sae::project_on_cpu`]).
+    pub(crate) fn projects_on_cpu(&self) -> bool {
+        matches!(self.projection, Projection::Packed(_)) && self.transform.is_none()
+    }
+
+    /// Pre-activations of `rows` hidden states (`x`, `[rows, d]` f32, modified) into `out` (`[rows, N]`),
+    /// when [`Sae::projects_on_cpu`].
+    pub(crate) fn project_on_cpu(&self, x: &mut [f32], rows: usize, out: &mut Vec<f32>) {
+        let Projection::Packed(m) = &self.projection else {
+            unreachable!("project_on_cpu without a packed projection")
+        };
+        if let Some(s) = self.input_scale {
+            let s = s as f32;
+            x.iter_mut().for_each(|v| *v *= s);
+        }
+        if let Some(p) = &self.pre_bias_host {
+            for row in x.chunks_exact_mut(p.len()) {
+                row.iter_mut().zip(p).for_each(|(v, b)| *v -= b);
+            }
+        }
+        m.matmul_into(x, rows, out);
+    }
+
+    /// The active latents `(latent, activation > 0)` of one token's pre-activations, in latent order, into
+    /// `out`: what [`Sae::activate_row`] leaves positive. `row` may be modified.
+    pub(crate) fn active_latents(&self, row: &mut [f32], scratch: &mut Vec<f32>, out: &mut Vec<(u32, f32)>) {
+        out.clear();
+        match &self.act {
+            Act::Topk(k) if *k < row.len() => {
+                let k = *k;
+                let kth = kth_largest(row, k, scratch);
+                // As in `activate_row`: values above the k-th, then the first values equal to it, k in all.
+                // Only values not below the k-th can be kept, so blocks of 16 wholly below it are skipped.
+                let candidates = || {
+                    row.chunks(16)
+                        .enumerate()
+                        .filter(move |(_, c)| !all_below(c, kth))
+                        .flat_map(|(b, c)| c.iter().enumerate().map(move |(i, &x)| (b * 16 + i, x)))
+                };
+                let mut above = candidates().filter(|&(_, x)| x > kth).count();
+                for (j, x) in candidates() {
+                    let keep = x > kth
+                        || (x == kth && above < k && {
+                            above += 1;
+                            true
+                        });
+                    if keep && x > 0.0 {
+                        out.push((j as u32, x));
+                    }
+                }
+            }
+            _ => {
+                self.activate_row(row, scratch);
+                out.extend(row.iter().enumerate().filter(|(_, &w)| w > 0.0).map(|(j, &w)| (j as u32, w)));
+            }
+        }
+    }
+
     /// Applies the activation in place to one token's pre-activations (CPU path).
     pub(crate) fn activate_row(&self, row: &mut [f32], scratch: &mut Vec<f32>) {
         match &self.act {
@@ -434,10 +498,7 @@ impl Sae {
             Act::Topk(k) => {
                 let k = *k;
                 if k < row.len() {
-                    scratch.clear();
-                    scratch.extend_from_slice(row);
-                    let (_, kth, _) = scratch.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-                    let kth = *kth;
+                    let kth = kth_largest(row, k, scratch);
                     // Keep values above the k-th; among values equal to it keep the first ones, k in all.
                     let mut above = row.iter().filter(|&&x| x > kth).count();
                     for x in row.iter_mut() {
@@ -457,9 +518,83 @@ impl Sae {
     }
 }
 
+/// The `k`-th largest value of `row` in `f32::total_cmp` order (`1 ≤ k ≤ row.len()`), with `top` as scratch:
+/// one pass keeping the `k` largest so far in ascending order, so a value below the smallest of them (almost
+/// every value of a long row) costs one comparison.
+fn kth_largest(row: &[f32], k: usize, top: &mut Vec<f32>) -> f32 {
+    top.clear();
+    let (head, rest) = row.split_at(k.min(row.len()));
+    for &x in head {
+        let at = top.partition_point(|t| t.total_cmp(&x).is_lt());
+        top.insert(at, x);
+    }
+    for chunk in rest.chunks(16) {
+        // A value above the k-th so far in total order is not below it as a number (or is NaN).
+        if all_below(chunk, top[0]) {
+            continue;
+        }
+        for &x in chunk {
+            if x.total_cmp(&top[0]).is_gt() {
+                let at = top.partition_point(|t| t.total_cmp(&x).is_lt());
+                // Drop the smallest, insert x at its place among the rest.
+                top.copy_within(1..at, 0);
+                top[at - 1] = x;
+            }
+        }
+    }
+    top[0]
+}
+
+/// Whether every value of `chunk` is below `threshold` (NaN is not); written to vectorise.
+#[inline]
+fn all_below(chunk: &[f32], threshold: f32) -> bool {
+    chunk.iter().fold(true, |all, &x| all & (x < threshold))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn active_latents_are_what_the_dense_activation_keeps() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let (mut scratch, mut active) = (Vec::new(), Vec::new());
+        for act in [Act::Topk(3), Act::Topk(8), Act::Relu, Act::Jumprelu(vec![0.25; 40])] {
+            for _ in 0..50 {
+                let row: Vec<f32> = (0..40).map(|_| (rng.gen_range(-8i32..8) as f32) / 4.0).collect();
+                let s = sae(match &act {
+                    Act::Topk(k) => Act::Topk(*k),
+                    Act::Relu => Act::Relu,
+                    Act::Jumprelu(t) => Act::Jumprelu(t.clone()),
+                });
+                let mut dense = row.clone();
+                s.activate_row(&mut dense, &mut scratch);
+                let want: Vec<(u32, f32)> =
+                    dense.iter().enumerate().filter(|(_, &w)| w > 0.0).map(|(j, &w)| (j as u32, w)).collect();
+                s.active_latents(&mut row.clone(), &mut scratch, &mut active);
+                assert_eq!(active, want, "{row:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn kth_largest_matches_a_sort() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut scratch = Vec::new();
+        for n in [1usize, 2, 5, 33, 100, 1000] {
+            for _ in 0..20 {
+                // Few distinct values, so ties are common.
+                let row: Vec<f32> = (0..n).map(|_| (rng.gen_range(-20i32..20) as f32) / 4.0).collect();
+                let mut sorted = row.clone();
+                sorted.sort_by(|a, b| b.total_cmp(a));
+                for k in [1, n.div_ceil(2), n] {
+                    assert_eq!(kth_largest(&row, k, &mut scratch).to_bits(), sorted[k - 1].to_bits(), "n {n} k {k}");
+                }
+            }
+        }
+    }
 
     fn sae(act: Act) -> Sae {
         let dev = Device::Cpu;
@@ -470,6 +605,7 @@ mod tests {
                 bias: Tensor::zeros(5, DType::F32, &dev).unwrap(),
             },
             pre_bias: None,
+            pre_bias_host: None,
             act,
             input_scale: None,
             n_latents: 5,

@@ -68,8 +68,13 @@ impl SplaredbSystem {
     /// The database directory used for `dataset`.
     pub fn index_dir(&self, dataset: &BeirDataset) -> EvalResult<PathBuf> {
         let id = self.encoder.identity();
+        // Vectors differ slightly between precisions: f32 indexes keep their old names, others are apart.
+        let precision = match self.encoder.precision() {
+            crate::encoder::Precision::F32 => String::new(),
+            p => format!("-{}", p.name()),
+        };
         Ok(self.work.join(format!(
-            "{}-{}-{}{}",
+            "{}-{}-{}{}{precision}",
             dataset.corpus_fingerprint()?,
             id.name,
             &id.weights_sha256[..8],
@@ -84,7 +89,11 @@ impl System for SplaredbSystem {
     }
 
     fn model(&self) -> Option<String> {
-        Some(self.encoder.identity().name.clone())
+        let name = &self.encoder.identity().name;
+        Some(match self.encoder.precision() {
+            crate::encoder::Precision::F32 => name.clone(),
+            p => format!("{name} ({})", p.name()),
+        })
     }
 
     fn index(&mut self, dataset: &BeirDataset) -> EvalResult<IndexStats> {

@@ -128,17 +128,19 @@ impl BertCpu {
         let mut x = words;
         // Additive key mask per row of the batch.
         let key_mask: Vec<f32> = mask.iter().map(|&m| if m { 0.0 } else { f32::MIN }).collect();
+        // Buffers reused by every block (their sizes do not change from one block to the next).
+        let (mut qkv, mut ctx, mut a, mut inter) = (Vec::new(), vec![0f32; rows * h], Vec::new(), Vec::new());
         for blk in &self.blocks {
-            let qkv = blk.qkv.matmul(&x, rows);
-            let ctx = self.attention(&qkv, &key_mask, len);
-            let mut a = blk.attn_out.matmul(&ctx, rows);
+            blk.qkv.matmul_into(&x, rows, &mut qkv);
+            self.attention(&qkv, &key_mask, len, &mut ctx);
+            blk.attn_out.matmul_into(&ctx, rows, &mut a);
             self.add_norm(&mut a, &x, &blk.attn_norm);
-            x = a;
-            let mut inter = blk.inter.matmul(&x, rows);
+            std::mem::swap(&mut x, &mut a);
+            blk.inter.matmul_into(&x, rows, &mut inter);
             self.activate(&mut inter);
-            let mut o = blk.out.matmul(&inter, rows);
-            self.add_norm(&mut o, &x, &blk.out_norm);
-            x = o;
+            blk.out.matmul_into(&inter, rows, &mut a);
+            self.add_norm(&mut a, &x, &blk.out_norm);
+            std::mem::swap(&mut x, &mut a);
         }
         x
     }
@@ -173,14 +175,14 @@ impl BertCpu {
     }
 
     /// Multi-head self-attention over `qkv` (`[rows, 3h]`: queries, keys, values), rows grouped in sequences
-    /// of `len`; returns the context `[rows, h]` (heads side by side).
-    fn attention(&self, qkv: &[f32], key_mask: &[f32], len: usize) -> Vec<f32> {
+    /// of `len`, into `ctx` (`[rows, h]`, heads side by side).
+    fn attention(&self, qkv: &[f32], key_mask: &[f32], len: usize, ctx: &mut [f32]) {
         let (h, hd) = (self.hidden, self.head_dim);
         let rows = key_mask.len();
-        let seqs = rows / len;
         let scale = 1.0 / (hd as f32).sqrt();
-        // One task per (sequence, head); each returns its [len, hd] block.
-        let one = |task: usize| -> Vec<f32> {
+        let out = SyncPtr(ctx.as_mut_ptr());
+        // One task per (sequence, head), writing its rows' `hd` columns of the context.
+        let one = |task: usize| {
             let (s, head) = (task / self.heads, task % self.heads);
             let base = s * len;
             let mut q = vec![0f32; len * hd];
@@ -194,21 +196,35 @@ impl BertCpu {
                     kt[d * len + i] = x;
                 }
             }
-            let mut out = vec![0f32; len * hd];
-            let mut scores = vec![0f32; 4 * len];
-            ops::attend(&q, &kt, &v, &key_mask[base..base + len], scale, &mut scores, &mut out);
-            out
-        };
-        let tasks = seqs * self.heads;
-        let blocks: Vec<Vec<f32>> =
-            if rows < PAR_ROWS { (0..tasks).map(one).collect() } else { (0..tasks).into_par_iter().map(one).collect() };
-        let mut ctx = vec![0f32; rows * h];
-        for (task, block) in blocks.iter().enumerate() {
-            let (s, head) = (task / self.heads, task % self.heads);
+            let mut block = vec![0f32; len * hd];
+            let mut scores = vec![0f32; ops::SCORE_ROWS * len];
+            ops::attend(&q, &kt, &v, &key_mask[base..base + len], scale, &mut scores, &mut block);
             for i in 0..len {
-                ctx[(s * len + i) * h + head * hd..][..hd].copy_from_slice(&block[i * hd..(i + 1) * hd]);
+                // SAFETY: this task alone writes columns head·hd.. of rows base..base + len, inside `ctx`.
+                unsafe {
+                    let dst = out.get().add((base + i) * h + head * hd);
+                    std::ptr::copy_nonoverlapping(block.as_ptr().add(i * hd), dst, hd);
+                }
             }
+        };
+        let tasks = rows / len.max(1) * self.heads;
+        if rows < PAR_ROWS {
+            (0..tasks).for_each(one);
+        } else {
+            (0..tasks).into_par_iter().for_each(one);
         }
-        ctx
+    }
+}
+
+/// The context buffer shared by the attention tasks (each writes its own columns of its own rows).
+#[derive(Clone, Copy)]
+struct SyncPtr(*mut f32);
+// SAFETY: used only for disjoint writes while `attention` borrows the buffer mutably.
+unsafe impl Send for SyncPtr {}
+unsafe impl Sync for SyncPtr {}
+
+impl SyncPtr {
+    fn get(self) -> *mut f32 {
+        self.0
     }
 }

@@ -51,26 +51,32 @@ impl Bf16Matrix {
         Bf16Matrix { n, k, k2, packed, bias: padded_bias }
     }
 
-    /// `y = x · Wᵀ + b` for `x` = `m` rows of `k` values; returns `m × n` values.
-    pub(crate) fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
+    /// `y = x · Wᵀ + b` for `x` = `m` rows of `k` values, into `y` (`m × n` values, overwritten).
+    pub(crate) fn matmul_into(&self, x: &[f32], m: usize, y: &mut [f32]) {
         assert_eq!(x.len(), m * self.k, "activation size");
-        let mut y = vec![0f32; m * self.n];
-        let mut xa = vec![0u16; m * self.k2];
-        for (row, out) in x.chunks_exact(self.k.max(1)).zip(xa.chunks_exact_mut(self.k2)) {
-            convert_row(row, out);
+        assert_eq!(y.len(), m * self.n, "output size");
+        thread_local! {
+            /// The rounded activations of the product running on this thread (reused: no page faults).
+            static ROWS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        let fast = Kernel::Bf16.supported();
-        // SAFETY: tiles cover disjoint (row, column) rectangles of `y`; the kernel runs only where the CPU
-        // has its features.
-        for_each_tile(m, self.n.div_ceil(PANEL), &mut y, |rows, panels, y| unsafe {
-            #[cfg(target_arch = "x86_64")]
-            if fast {
-                return avx512::tile(self, &xa, rows, panels, y);
+        ROWS.with_borrow_mut(|xa| {
+            xa.clear();
+            xa.resize(m * self.k2, 0);
+            for (row, out) in x.chunks_exact(self.k.max(1)).zip(xa.chunks_exact_mut(self.k2)) {
+                convert_row(row, out);
             }
-            let _ = fast;
-            self.tile_portable(&xa, rows, panels, y)
+            let fast = Kernel::Bf16.supported();
+            // SAFETY: tiles cover disjoint (row, column) rectangles of `y`; the kernel runs only where the CPU
+            // has its features.
+            for_each_tile(m, self.k, self.n.div_ceil(PANEL), y, |rows, panels, y| unsafe {
+                #[cfg(target_arch = "x86_64")]
+                if fast {
+                    return avx512::tile(self, xa, rows, panels, y);
+                }
+                let _ = fast;
+                self.tile_portable(xa, rows, panels, y)
+            });
         });
-        y
     }
 
     /// The portable loop of a tile.
@@ -231,7 +237,8 @@ mod tests {
             let w: Vec<f32> = (0..n * k).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
             let b: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
             let mat = Bf16Matrix::new(&w, n, k, Some(&b));
-            let fast = mat.matmul(&x, m);
+            let mut fast = vec![f32::NAN; m * n];
+            mat.matmul_into(&x, m, &mut fast);
             let mut xa = vec![0u16; m * mat.k2];
             for (row, out) in x.chunks_exact(k).zip(xa.chunks_exact_mut(mat.k2)) {
                 for (o, &v) in out.iter_mut().zip(row) {

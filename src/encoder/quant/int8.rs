@@ -65,21 +65,17 @@ impl Int8Matrix {
         Int8Matrix { n, k, k4, packed, scale, offset, bias: padded_bias }
     }
 
-    /// `y = x · Wᵀ + b` for `x` = `m` rows of `k` values; returns `m × n` values. Falls back to
-    /// [`reference`] where the CPU lacks the kernel (tests only: the encoder never builds an `Int8Matrix`
-    /// there).
-    pub(crate) fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
+    /// `y = x · Wᵀ + b` for `x` = `m` rows of `k` values, into `y` (`m × n` values, overwritten). Falls
+    /// back to [`reference`] where the CPU lacks the kernel (tests only: the encoder never builds an
+    /// `Int8Matrix` there).
+    pub(crate) fn matmul_into(&self, x: &[f32], m: usize, y: &mut [f32]) {
         assert_eq!(x.len(), m * self.k, "activation size");
-        let mut y = vec![0f32; m * self.n];
-        if m == 0 || self.n == 0 {
-            return y;
-        }
+        assert_eq!(y.len(), m * self.n, "output size");
         let (qa, a_scale) = quantize_rows(x, m, self.k, self.k4);
         // SAFETY: tiles cover disjoint (row, column) rectangles of `y`.
-        for_each_tile(m, self.n.div_ceil(PANEL), &mut y, |rows, panels, y| unsafe {
+        for_each_tile(m, self.k, self.n.div_ceil(PANEL), y, |rows, panels, y| unsafe {
             self.tile(&qa, &a_scale, rows, panels, y)
         });
-        y
     }
 
     /// Computes rows × panels of the output into `y` (`m × n`, row-major).
@@ -152,7 +148,8 @@ mod tests {
             let w = random(n * k, 2 + n as u64);
             let b = random(n, 3);
             let mat = Int8Matrix::new(&w, n, k, Some(&b));
-            let fast = mat.matmul(&x, m);
+            let mut fast = vec![f32::NAN; m * n];
+            mat.matmul_into(&x, m, &mut fast);
             let (qa, sa) = {
                 let mut q = vec![128u8; m * mat.k4];
                 let mut s = vec![0f32; m];
@@ -181,7 +178,7 @@ mod tests {
         let mut x = random(m * k, 8);
         x[k..2 * k].iter_mut().for_each(|v| *v = 0.0); // row 1 all zero
         let b = random(n, 9);
-        let y = Int8Matrix::new(&w, n, k, Some(&b)).matmul(&x, m);
+        let y = Matrix::Int8(Int8Matrix::new(&w, n, k, Some(&b))).matmul(&x, m);
         for r in 0..m {
             assert_eq!(y[r * n], b[0]);
         }

@@ -31,7 +31,7 @@ pub(crate) const PANEL: usize = 16;
 /// panels stream past them.
 const ROW_BLOCK: usize = 192;
 /// Multiply-adds below which a product runs on the calling thread (a hand-off costs more).
-const PARALLEL_WORK: usize = 1 << 20;
+const PARALLEL_WORK: usize = 2 << 20;
 
 /// A low-precision CPU kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,18 +110,31 @@ impl Matrix {
     /// `y = x · Wᵀ + b` for `x` = `m` rows of [`Matrix::in_dim`] values; returns `m` rows of
     /// [`Matrix::out_dim`] values.
     pub(crate) fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
+        let mut y = Vec::new();
+        self.matmul_into(x, m, &mut y);
+        y
+    }
+
+    /// [`Matrix::matmul`] into `y`, reusing its allocation: a buffer that already has the output's length
+    /// is overwritten without being cleared (a fresh large buffer costs a page fault per 4 KiB).
+    pub(crate) fn matmul_into(&self, x: &[f32], m: usize, y: &mut Vec<f32>) {
+        let len = m * self.out_dim();
+        if y.len() != len {
+            y.clear();
+            y.resize(len, 0.0);
+        }
         match self {
-            Matrix::Bf16(w) => w.matmul(x, m),
-            Matrix::Int8(w) => w.matmul(x, m),
+            Matrix::Bf16(w) => w.matmul_into(x, m, y),
+            Matrix::Int8(w) => w.matmul_into(x, m, y),
         }
     }
 }
 
-/// Runs `tile(rows, panels, y)` over tiles covering an `m × (panels · 16)` product whose output `y` has `m`
-/// rows: on the calling thread for small products, else spread over rayon's pool (enough tiles for every
+/// Runs `tile(rows, panels, y)` over tiles covering an `m × (panels · 16)` product over `k` inputs whose
+/// output `y` has `m` rows: on the calling thread for small products, else spread over rayon's pool (enough tiles for every
 /// thread, few enough that each streams a useful amount of weights). `tile` must write only its own
 /// rectangle of `y`.
-fn for_each_tile<F>(m: usize, panels: usize, y: &mut [f32], tile: F)
+fn for_each_tile<F>(m: usize, k: usize, panels: usize, y: &mut [f32], tile: F)
 where
     F: Fn(Range<usize>, Range<usize>, *mut f32) + Sync,
 {
@@ -129,7 +142,7 @@ where
         return;
     }
     let out = SyncPtr(y.as_mut_ptr());
-    let work = m * panels * PANEL * 64;
+    let work = m * panels * PANEL * k;
     if work < PARALLEL_WORK {
         tile(0..m, 0..panels, out.get());
         return;

@@ -41,8 +41,13 @@ impl DenseSystem {
     fn cache_path(&self, dataset: &BeirDataset) -> EvalResult<PathBuf> {
         let id = self.encoder.identity();
         let prefix: String = self.passage_prefix.chars().filter(|c| c.is_alphanumeric()).collect();
+        // Embeddings differ slightly between precisions: f32 caches keep their old names.
+        let precision = match self.encoder.precision() {
+            splaredb::encoder::Precision::F32 => String::new(),
+            p => format!("-{}", p.name()),
+        };
         Ok(self.work.join(format!(
-            "{}-dense-{}-{}-{}.f32",
+            "{}-dense-{}-{}-{}{precision}.f32",
             dataset.corpus_fingerprint()?,
             id.name,
             &id.weights_sha256[..8],

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use splaredb::encoder::{resolve_model, Encoder, EncoderOptions, DEFAULT_MODEL};
+use splaredb::encoder::{resolve_model, Encoder, EncoderOptions, Precision, DEFAULT_MODEL};
 use splaredb::eval::{evaluate, markdown_table, BeirDataset, EvalOptions, EvalReport, SplaredbSystem, System};
 
 #[derive(Parser)]
@@ -73,6 +73,9 @@ enum Command {
         /// Texts per encoder forward pass while indexing.
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
+        /// Encoder precision: auto (the default: bf16 on CPUs with AVX-512 BF16, else f32), f32, bf16, int8.
+        #[arg(long, default_value = "auto", value_parser = parse_precision)]
+        precision: Precision,
         /// Write the JSON report here (it is printed as a table row either way).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -87,9 +90,13 @@ enum Command {
     },
 }
 
-fn load_model(model: &str, batch_size: usize) -> Result<Arc<Encoder>> {
+fn parse_precision(s: &str) -> std::result::Result<Precision, String> {
+    Precision::parse(s).ok_or_else(|| format!("unknown precision {s:?} (auto, f32, f16, bf16, int8)"))
+}
+
+fn load_model(model: &str, batch_size: usize, precision: Precision) -> Result<Arc<Encoder>> {
     let dir = resolve_model(model)?;
-    let options = EncoderOptions { batch_size: Some(batch_size), ..EncoderOptions::default() };
+    let options = EncoderOptions { batch_size: Some(batch_size), precision, ..EncoderOptions::default() };
     let encoder = Encoder::load(&dir, &options).with_context(|| format!("loading model {}", dir.display()))?;
     Ok(Arc::new(encoder))
 }
@@ -108,6 +115,7 @@ fn main() -> Result<()> {
             query_prefix,
             passage_prefix,
             batch_size,
+            precision,
             out,
         } => {
             let data = BeirDataset::open(&dataset, &split, fraction)
@@ -121,13 +129,13 @@ fn main() -> Result<()> {
                     let import = splaredb::ImportOptions { batch_size, ..Default::default() };
                     let corpus = data.corpus()?.len();
                     Box::new(
-                        SplaredbSystem::new(load_model(&model, batch_size)?, &work)
+                        SplaredbSystem::new(load_model(&model, batch_size, precision)?, &work)
                             .with_import_options(import)
                             .with_progress(move |n| eprintln!("  indexed {n}/{corpus} documents")),
                     )
                 }
                 SystemKind::Dense => Box::new(dense::DenseSystem::new(
-                    load_model(&model, batch_size)?,
+                    load_model(&model, batch_size, precision)?,
                     &work,
                     &query_prefix,
                     &passage_prefix,
