@@ -3,7 +3,8 @@
 //! `cargo run --release --example encoder_profile [-- [--default-only] QUERY...]` (needs the default model:
 //! tools/setup-models.sh). Prints the p50 of each stage over 200 runs, and the throughput of 32 ~128-token
 //! texts in one batch. The stages are measured through the public API: `tokenize`, `token_states` (tokenizer
-//! + backbone) and `encode_query` (everything); the SAE stage is the difference.
+//! + backbone) and `encode_query` (everything); the SAE stage is the difference. Also prints the resident
+//! memory after loading (heap and mapped files).
 
 use std::time::Instant;
 
@@ -22,6 +23,16 @@ fn p50(mut f: impl FnMut(), runs: usize) -> f64 {
     ms[ms.len() / 2]
 }
 
+/// Resident memory of this process (Linux): total, anonymous (heap) and file-backed (mapped model files).
+fn resident() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mib = |name: &str| {
+        let kb = status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1));
+        kb.and_then(|kb| kb.parse::<f64>().ok()).map(|kb| format!("{:.0}", kb / 1024.0)).unwrap_or("?".into())
+    };
+    format!("{} MiB ({} MiB heap, {} MiB mapped files)", mib("VmRSS:"), mib("RssAnon:"), mib("RssFile:"))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     // `--default-only`: skip the f32 pass (for profilers).
@@ -34,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let docs: Vec<&str> = (0..32).map(|_| long.as_str()).collect();
     for precision in precisions {
         let enc = Encoder::load(&dir, &EncoderOptions { device: Device::Cpu, precision, ..Default::default() })?;
-        println!("precision {}", enc.precision().name());
+        println!("precision {}: resident memory after load {}", enc.precision().name(), resident());
         for q in &queries {
             let n = enc.tokenize(q, TextKind::Query)?.len();
             let tok = p50(|| drop(enc.tokenize(q, TextKind::Query).unwrap()), 200);

@@ -102,6 +102,22 @@ fn check_safetensors_header(path: &Path) -> EncoderResult<()> {
     Ok(())
 }
 
+/// The byte offset in `path` (a safetensors file, header already checked) where tensor `name`'s data starts,
+/// or `None` when the file does not hold it.
+fn tensor_offset(path: &Path, name: &str) -> EncoderResult<Option<usize>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| EncoderError::io(path, e))?;
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n).map_err(|e| EncoderError::io(path, e))?;
+    let hlen = u64::from_le_bytes(n) as usize;
+    let mut header = vec![0u8; hlen];
+    f.read_exact(&mut header).map_err(|e| EncoderError::io(path, e))?;
+    let json: Value = serde_json::from_slice(&header)
+        .map_err(|e| EncoderError::invalid(path, format!("safetensors header is not JSON: {e}")))?;
+    let start = json.get(name).and_then(|t| t.get("data_offsets")).and_then(Value::as_array).and_then(|a| a.first());
+    Ok(start.and_then(Value::as_u64).map(|s| 8 + hlen + s as usize))
+}
+
 /// A low-rank update `scale · B · A` of one weight matrix.
 struct LoraDelta {
     a: Tensor,
@@ -112,6 +128,8 @@ struct LoraDelta {
 /// The weights of a backbone, read lazily from mapped files and converted to the compute dtype and device.
 pub(crate) struct Weights {
     dir: PathBuf,
+    /// The mapped files, for tables mapped on their own ([`Weights::embedding`]).
+    files: Vec<PathBuf>,
     st: Arc<MmapedSafetensors>,
     names: HashSet<String>,
     prefix: String,
@@ -143,6 +161,7 @@ impl Weights {
             .to_string();
         Ok(Weights {
             dir: dir.to_path_buf(),
+            files: files.clone(),
             st: Arc::new(st),
             names,
             prefix,
@@ -197,7 +216,9 @@ impl Weights {
         Ok(t.to_dtype(self.dtype)?.to_device(&self.device)?)
     }
 
-    /// A mapped embedding table (rows read on demand; the table is never copied to the heap).
+    /// A mapped embedding table (rows read on demand; the table is never copied to the heap). The table's
+    /// file is mapped on its own, so once loading ends and the weights are dropped, only the table's pages
+    /// stay mapped (the blocks' pages, read once at load, do not stay resident).
     pub(crate) fn embedding(&self, name: &str, rows: usize, dim: usize) -> EncoderResult<MappedEmbedding> {
         let full = self.full(name);
         let view = self.st.get(&full).map_err(|_| self.tensor_err(name, "missing from the weight files"))?;
@@ -213,7 +234,20 @@ impl Weights {
         if self.lora.contains_key(name) {
             return Err(self.tensor_err(name, "LoRA updates of the embedding table are not supported"));
         }
-        Ok(MappedEmbedding { st: self.st.clone(), name: full, rows, dim, dtype })
+        let bytes = view.data().len();
+        for file in &self.files {
+            if let Some(start) = tensor_offset(file, &full)? {
+                let f = std::fs::File::open(file).map_err(|e| EncoderError::io(file, e))?;
+                // SAFETY: mapped read-only; like every mmap user we rely on nobody truncating a model file
+                // while it is loaded (documented in models.md).
+                let map = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| EncoderError::io(file, e))?;
+                if start + bytes > map.len() {
+                    return Err(self.tensor_err(name, "extends past the end of its file"));
+                }
+                return Ok(MappedEmbedding { map, offset: start, rows, dim, dtype });
+            }
+        }
+        Err(self.tensor_err(name, "not found in any weight file's header"))
     }
 
     /// Reads a PEFT LoRA adapter (`adapter_config.json` + `adapter_model.safetensors`) from `adapter_dir`;
@@ -294,8 +328,10 @@ enum EmbDtype {
 /// An embedding table read row by row from the mapped weight file, so a 250k-row vocabulary costs resident
 /// memory only for the rows actually used.
 pub(crate) struct MappedEmbedding {
-    st: Arc<MmapedSafetensors>,
-    name: String,
+    /// The file holding the table.
+    map: memmap2::Mmap,
+    /// Byte offset of the table in the file.
+    offset: usize,
     rows: usize,
     dim: usize,
     dtype: EmbDtype,
@@ -304,8 +340,7 @@ pub(crate) struct MappedEmbedding {
 impl MappedEmbedding {
     /// Gathers the rows of `ids` as f32, `ids.len() × dim` values; ids must be below the row count.
     pub(crate) fn gather(&self, ids: &[u32]) -> EncoderResult<Vec<f32>> {
-        let view = self.st.get(&self.name).map_err(|e| EncoderError::Compute(e.to_string()))?;
-        let data = view.data();
+        let data = &self.map[self.offset..];
         let mut out = Vec::with_capacity(ids.len() * self.dim);
         for &id in ids {
             let id = id as usize;
