@@ -1,9 +1,10 @@
-//! Where one short query's encoding time goes: tokenizer, backbone, SAE + pooling + pruning, per precision.
+//! Where encoding time goes: tokenizer, backbone, SAE with pooling and pruning, for one short query and for a
+//! batch of 32 ~160-token texts, at the default precision and at f32.
 //!
 //! `cargo run --release --example encoder_profile [-- [--default-only] QUERY...]` (needs the default model:
-//! tools/setup-models.sh). Prints the p50 of each stage over 200 runs, and the throughput of 32 ~128-token
-//! texts in one batch. The stages are measured through the public API: `tokenize`, `token_states` (tokenizer
-//! + backbone) and `encode_query` (everything); the SAE stage is the difference. Also prints the resident
+//! tools/setup-models.sh). Prints the p50 of each stage (200 runs for a query, 3 for the batch). The stages
+//! are measured through the public API: `tokenize`, `token_states` (tokenizer and backbone) and
+//! `encode_query` / `encode_batch` (everything); the SAE stage is the difference. Also prints the resident
 //! memory after loading (heap and mapped files).
 
 use std::time::Instant;

@@ -1,22 +1,24 @@
 //! Checks the GPU path of the encoder against the CPU path: for each tiny fixture model and the default
 //! model, the pooled vectors of token-id batches and the pruned vectors of texts must agree (max abs
-//! difference ≤ 1e-3 in f32), then prints GPU throughput. Run by `tools/gpu-check.sh` (builds with `cuda`).
+//! difference ≤ 1e-3 in f32), then prints GPU throughput at f32, f16 and bf16. Built by `tools/build-cuda.sh
+//! --example gpu_check` and run by `tools/gpu-check.sh`.
 //!
 //! `cargo run --release --features cuda --example gpu_check [-- --device cuda:0]`
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use splaredb::encoder::{cached_model_dir, Device, Encoder, EncoderOptions, TextKind, DEFAULT_MODEL};
+use splaredb::encoder::{cached_model_dir, Device, Encoder, EncoderOptions, Precision, TextKind, DEFAULT_MODEL};
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 fn compare(dir: &PathBuf, gpu: Device, texts: &[String]) -> Result<f32, String> {
-    let cpu =
-        Encoder::load(dir, &EncoderOptions { device: Device::Cpu, ..Default::default() }).map_err(|e| e.to_string())?;
-    let dev = Encoder::load(dir, &EncoderOptions { device: gpu, ..Default::default() }).map_err(|e| e.to_string())?;
+    // Both sides at f32: the GPU must reproduce the CPU's f32 computation.
+    let options = |device| EncoderOptions { device, precision: Precision::F32, ..Default::default() };
+    let cpu = Encoder::load(dir, &options(Device::Cpu)).map_err(|e| e.to_string())?;
+    let dev = Encoder::load(dir, &options(gpu)).map_err(|e| e.to_string())?;
     if dev.device_name() == "cpu" {
         return Err(format!("{gpu:?} resolved to the CPU"));
     }
@@ -84,8 +86,10 @@ fn main() {
             }
         }
     }
-    if default.is_dir() {
-        let enc = Encoder::load(&default, &EncoderOptions { device, ..Default::default() }).unwrap();
+    let precisions = [Precision::F32, Precision::F16, Precision::Bf16];
+    for precision in precisions.iter().filter(|_| default.is_dir()) {
+        let options = EncoderOptions { device, precision: *precision, ..Default::default() };
+        let enc = Encoder::load(&default, &options).unwrap();
         let data: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(root.join("benches/data/encoder_texts.json")).unwrap())
                 .unwrap();
@@ -99,7 +103,11 @@ fn main() {
                     enc.encode_batch(chunk, TextKind::Document).unwrap();
                 }
                 let rate = set.len() as f64 / t.elapsed().as_secs_f64();
-                println!("{DEFAULT_MODEL} on {}: {key} texts, batch {batch}: {rate:.1} texts/s", enc.device_name());
+                println!(
+                    "{DEFAULT_MODEL} on {} at {}: {key} texts, batch {batch}: {rate:.1} texts/s",
+                    enc.device_name(),
+                    enc.precision().name()
+                );
             }
         }
     }

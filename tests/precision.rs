@@ -61,18 +61,27 @@ fn fixture_models_agree_across_precisions() {
         let base = load(Precision::F32);
         for precision in [Precision::Bf16, Precision::Int8] {
             let other = load(precision);
-            // Pooled activations before pruning: close to f32 everywhere.
+            // The backbone's states at the SAE layer: close to f32 relative to their scale (the pooled weights
+            // are not compared: a latent at the edge of a token's TopK can fall out, a jump by design).
             let rows: Vec<Vec<u32>> = TEXTS.iter().map(|t| base.tokenize(t, TextKind::Document).unwrap()).collect();
             let (a, b) = (base.trace_ids(&rows, None).unwrap(), other.trace_ids(&rows, None).unwrap());
-            let worst = a
-                .pooled
-                .iter()
-                .flatten()
-                .zip(b.pooled.iter().flatten())
-                .map(|(x, y)| (x - y).abs())
-                .fold(0f32, f32::max);
-            let tolerance = if other.precision() == Precision::Int8 { 0.1 } else { 0.02 };
-            assert!(worst <= tolerance, "{name} at {}: pooled weights differ by {worst}", other.precision().name());
+            let (mut worst, mut scale) = (0f32, 0f32);
+            for (r, row) in rows.iter().enumerate() {
+                for t in 0..row.len() {
+                    for (x, y) in a.hidden[r][t].iter().zip(&b.hidden[r][t]) {
+                        worst = worst.max((x - y).abs());
+                        scale = scale.max(x.abs());
+                    }
+                }
+            }
+            let worst = worst / scale;
+            eprintln!("{name} at {}: relative difference of hidden states {worst:.4}", other.precision().name());
+            let tolerance = if other.precision() == Precision::Int8 { 0.15 } else { 0.05 };
+            assert!(
+                worst <= tolerance,
+                "{name} at {}: hidden states differ by {worst} of their scale",
+                other.precision().name()
+            );
         }
     }
 }

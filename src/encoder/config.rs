@@ -81,7 +81,7 @@ pub enum InputNorm {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SaeLayout {
-    /// `sae.safetensors` with `encoder.weight` [N, d] and `encoder.bias` [N].
+    /// `sae.safetensors` with `encoder.weight` `[N, d]` and `encoder.bias` `[N]`.
     Splaredb,
     /// sae_lens: `cfg.json` + `sae_weights.safetensors` (`W_enc` [d, N], `b_enc`, `b_dec`, `threshold`).
     SaeLens,

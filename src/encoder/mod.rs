@@ -5,7 +5,7 @@
 //! `model.safetensors`, `tokenizer.json`), an SAE in one of several layouts, and optionally a LoRA adapter.
 //! [`Encoder::load`] reads it; [`Encoder::encode_batch`] turns texts into [`SparseVector`]s whose ids are SAE
 //! latents. The encoder depends on nothing in the storage engine; the database uses it through
-//! [`Database::open_with_encoder`](crate::Database::open_with_encoder) and the `*_text` methods.
+//! [`Options::with_encoder`](crate::Options::with_encoder) and the `*_text` methods.
 //!
 //! Computation runs with candle on the CPU by default; the `cuda` and `metal` cargo features add GPU
 //! backends, picked automatically when present ([`Device::Auto`]).

@@ -463,13 +463,16 @@ impl Sae {
                         .filter(move |(_, c)| !all_below(c, kth))
                         .flat_map(|(b, c)| c.iter().enumerate().map(move |(i, &x)| (b * 16 + i, x)))
                 };
-                let mut above = candidates().filter(|&(_, x)| x > kth).count();
+                let mut ties_left = k - candidates().filter(|&(_, x)| x > kth).count();
                 for (j, x) in candidates() {
-                    let keep = x > kth
-                        || (x == kth && above < k && {
-                            above += 1;
-                            true
-                        });
+                    let keep = if x > kth {
+                        true
+                    } else if x == kth && ties_left > 0 {
+                        ties_left -= 1;
+                        true
+                    } else {
+                        false
+                    };
                     if keep && x > 0.0 {
                         out.push((j as u32, x));
                     }

@@ -92,7 +92,7 @@ pub(crate) const SCORE_ROWS: usize = 8;
 /// [`SCORE_ROWS`]` · n`.
 pub(crate) fn attend(q: &[f32], kt: &[f32], v: &[f32], mask: &[f32], scale: f32, scores: &mut [f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if q.len() / mask.len().max(1) % 16 == 0 && std::arch::is_x86_feature_detected!("avx512f") {
+    if (q.len() / mask.len().max(1)).is_multiple_of(16) && std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512 F; the shapes are as documented (checked in debug builds).
         return unsafe { attention_avx512::attend(q, kt, v, mask, scale, scores, out) };
     }
@@ -151,7 +151,7 @@ mod attention_avx512 {
     ) {
         let n = mask.len();
         let d = q.len() / n;
-        debug_assert!(d % 16 == 0 && kt.len() == d * n && v.len() == n * d && out.len() == n * d);
+        debug_assert!(d.is_multiple_of(16) && kt.len() == d * n && v.len() == n * d && out.len() == n * d);
         debug_assert!(scores.len() >= ROWS * n);
         let mut i0 = 0;
         while i0 < n {

@@ -3,12 +3,12 @@
 //!
 //! Formats (little-endian; from the package's `e5.c`):
 //! * `E5S1`: magic, u32 version, i32 H, layers, heads, FF, vocab rows, max positions, type-vocab rows, f32 eps,
-//!   i32 block size; tokenizer (i32 pieces, bos, eos, pad, unk; u64 blob length; u32 offsets[pieces + 1];
-//!   f32 scores[pieces]; piece bytes; i32 normalization entries, u32 bytes, entries); i32 tensor count; per
+//!   i32 block size; tokenizer (i32 pieces, bos, eos, pad, unk; u64 blob length; u32 offsets\[pieces + 1\];
+//!   f32 scores\[pieces\]; piece bytes; i32 normalization entries, u32 bytes, entries); i32 tensor count; per
 //!   tensor u16 name length, name, u8 dtype, u32 elements, u64 offset, u64 bytes.
 //! * Q4_0 blocks of 32 weights, 18 bytes: f16 scale `d`, then 16 bytes whose low nibble is weight `j` and high
 //!   nibble weight `j + 16`; `w = (nibble − 8) · d`.
-//! * `SAE1`: magic, i32 N, d, block size, k; f32 bias[N]; Q4_0 rows W[N][d / 32]. The bias already folds in
+//! * `SAE1`: magic, i32 N, d, block size, k; f32 bias\[N\]; Q4_0 rows W\[N\]\[d / 32\]. The bias already folds in
 //!   the centering, so `pre = W · h + b`.
 //!
 //! Weights are dequantized exactly to f32. The tokenizer becomes a `tokenizer.json` Unigram model over the

@@ -39,8 +39,8 @@ pub(super) unsafe fn tile(
                 let mut acc = 0i32;
                 for (g, a4) in a.chunks_exact(GROUP).enumerate() {
                     let base = p * PANEL * w.k4 + g * PANEL * GROUP + lane * GROUP;
-                    for j in 0..GROUP {
-                        acc += a4[j] as i32 * w.packed[base + j] as i32;
+                    for (j, &a) in a4.iter().enumerate() {
+                        acc += a as i32 * w.packed[base + j] as i32;
                     }
                 }
                 let v = (acc - w.offset[col]) as f32 * (a_scale[r] * w.scale[col]) + w.bias[col];

@@ -18,7 +18,7 @@ use splare_trainer::sae::SparseBatch;
 use splare_trainer::states::collect_states;
 use splare_trainer::train_sae::{SaeOptions, SaeRun};
 use splare_trainer::TrainError;
-use splaredb::encoder::{Encoder, EncoderOptions, TextKind};
+use splaredb::encoder::{Encoder, EncoderOptions, Precision, TextKind};
 
 fn tiny() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-bert")
@@ -128,7 +128,7 @@ fn fine_tuning_lowers_the_loss_and_exports_models_the_encoder_loads() {
     for merged in [false, true] {
         let out = dir.path().join(if merged { "merged" } else { "adapter" });
         write_finetuned(&tiny(), &out, &run.model.bert.adapters, "tiny-ft", merged, "# tiny-ft\n").unwrap();
-        let enc = Encoder::load(&out, &EncoderOptions::default()).unwrap();
+        let enc = Encoder::load(&out, &EncoderOptions { precision: Precision::F32, ..Default::default() }).unwrap();
         assert_eq!(enc.config().name, "tiny-ft");
         for kind in [TextKind::Query, TextKind::Document] {
             let sparse = run.model.encode(&TEXTS, kind, 0).unwrap();
@@ -273,7 +273,7 @@ fn a_trained_sae_exports_a_model_the_encoder_runs_identically() {
     sae.save(&out.join("sae.safetensors")).unwrap();
     let cfg = sae_model_config(&read_splare_json(&tiny()).unwrap(), "tiny-sae", 2, 4, sae.average_norm, 4.0);
     write_config_and_card(&out, &cfg, "# tiny-sae\n").unwrap();
-    let enc = Encoder::load(&out, &EncoderOptions::default()).unwrap();
+    let enc = Encoder::load(&out, &EncoderOptions { precision: Precision::F32, ..Default::default() }).unwrap();
     let rows: Vec<Vec<u32>> = TEXTS.iter().map(|t| enc.tokenize(t, TextKind::Document).unwrap()).collect();
     let trace = enc.trace_ids(&rows, None).unwrap();
     for (r, row) in rows.iter().enumerate() {
