@@ -85,3 +85,18 @@ fn fixture_models_agree_across_precisions() {
         }
     }
 }
+
+#[test]
+fn encoding_from_rayon_tasks_matches_encoding_alone() {
+    // The kernels run their tiles on rayon's pool; callers that are themselves rayon tasks must neither
+    // deadlock, panic nor change results.
+    use rayon::prelude::*;
+    let Some(enc) = common::model::default_model() else { return };
+    let long: Vec<String> = TEXTS.iter().map(|t| t.repeat(3)).collect();
+    let alone = enc.encode_batch(&long, TextKind::Document).unwrap();
+    let together: Vec<Vec<SparseVector>> =
+        (0..6).into_par_iter().map(|_| enc.encode_batch(&long, TextKind::Document).unwrap()).collect();
+    for run in together {
+        assert_eq!(run, alone);
+    }
+}

@@ -59,24 +59,27 @@ impl Bf16Matrix {
             /// The rounded activations of the product running on this thread (reused: no page faults).
             static ROWS: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        ROWS.with_borrow_mut(|xa| {
-            xa.clear();
-            xa.resize(m * self.k2, 0);
-            for (row, out) in x.chunks_exact(self.k.max(1)).zip(xa.chunks_exact_mut(self.k2)) {
-                convert_row(row, out);
+        // Taken out of the thread-local for the product's duration: a rayon worker waiting for its tiles may
+        // run another product meanwhile (an application encoding from rayon tasks), which then starts afresh.
+        let mut xa = ROWS.take();
+        xa.clear();
+        xa.resize(m * self.k2, 0);
+        for (row, out) in x.chunks_exact(self.k.max(1)).zip(xa.chunks_exact_mut(self.k2)) {
+            convert_row(row, out);
+        }
+        let fast = Kernel::Bf16.supported();
+        let xa_ref = &xa;
+        // SAFETY: tiles cover disjoint (row, column) rectangles of `y`; the kernel runs only where the CPU has
+        // its features.
+        for_each_tile(m, self.k, self.n.div_ceil(PANEL), y, |rows, panels, y| unsafe {
+            #[cfg(target_arch = "x86_64")]
+            if fast {
+                return avx512::tile(self, xa_ref, rows, panels, y);
             }
-            let fast = Kernel::Bf16.supported();
-            // SAFETY: tiles cover disjoint (row, column) rectangles of `y`; the kernel runs only where the CPU
-            // has its features.
-            for_each_tile(m, self.k, self.n.div_ceil(PANEL), y, |rows, panels, y| unsafe {
-                #[cfg(target_arch = "x86_64")]
-                if fast {
-                    return avx512::tile(self, xa, rows, panels, y);
-                }
-                let _ = fast;
-                self.tile_portable(xa, rows, panels, y)
-            });
+            let _ = fast;
+            self.tile_portable(xa_ref, rows, panels, y)
         });
+        ROWS.set(xa);
     }
 
     /// The portable loop of a tile.
