@@ -204,6 +204,8 @@ impl Encoder {
         let pad_id = hf.pad_token_id.unwrap_or(0);
         let identity = fingerprint::identify(dir, &config, &config_bytes)?;
         let labels = read_labels_tsv(dir)?;
+        drop(weights);
+        release_freed_memory();
         Ok(Encoder {
             dir: dir.to_path_buf(),
             config,
@@ -499,6 +501,16 @@ impl Encoder {
         let (ids, weights): (Vec<u32>, Vec<f32>) = entries.into_iter().unzip();
         // Pooled weights are finite, positive and ids unique: only emptiness can fail.
         SparseVector::new(ids, weights).ok()
+    }
+}
+
+/// Hands memory freed by loading (f32 copies of weights before packing, the tokenizer's parse) back to the
+/// system: glibc keeps freed small blocks in its heap otherwise, about 45 MB for the default model.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
