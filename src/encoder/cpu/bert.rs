@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::ops;
 use crate::encoder::error::EncoderResult;
 use crate::encoder::hf_config::{HfConfig, HiddenAct};
-use crate::encoder::quant::{Kernel, Matrix};
+use crate::encoder::quant::{Kernel, Matrix, SyncPtr};
 use crate::encoder::weights::Weights;
 
 /// Rows below which a row operation runs on the calling thread (a hand-off costs more than the work).
@@ -213,18 +213,5 @@ impl BertCpu {
         } else {
             (0..tasks).into_par_iter().for_each(one);
         }
-    }
-}
-
-/// The context buffer shared by the attention tasks (each writes its own columns of its own rows).
-#[derive(Clone, Copy)]
-struct SyncPtr(*mut f32);
-// SAFETY: used only for disjoint writes while `attention` borrows the buffer mutably.
-unsafe impl Send for SyncPtr {}
-unsafe impl Sync for SyncPtr {}
-
-impl SyncPtr {
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }

@@ -132,9 +132,6 @@ mod avx512 {
 
     use super::{Bf16Matrix, GROUP, PANEL};
 
-    const MR: usize = 6;
-    const NP: usize = 4;
-
     /// Rounds a row to bf16 bits, 16 values per instruction.
     ///
     /// # Safety
@@ -164,34 +161,7 @@ mod avx512 {
         panels: std::ops::Range<usize>,
         y: *mut f32,
     ) {
-        let mut p = panels.start;
-        while p < panels.end {
-            let np = (panels.end - p).min(NP);
-            let mut r = rows.start;
-            while r < rows.end {
-                let mr = (rows.end - r).min(MR);
-                dispatch(mr, np, w, xa, r, p, y);
-                r += mr;
-            }
-            p += np;
-        }
-    }
-
-    unsafe fn dispatch(mr: usize, np: usize, w: &Bf16Matrix, xa: &[u16], r: usize, p: usize, y: *mut f32) {
-        macro_rules! go {
-            ($($m:literal),*) => {
-                match (mr, np) {
-                    $(
-                        ($m, 1) => micro::<$m, 1>(w, xa, r, p, y),
-                        ($m, 2) => micro::<$m, 2>(w, xa, r, p, y),
-                        ($m, 3) => micro::<$m, 3>(w, xa, r, p, y),
-                        ($m, 4) => micro::<$m, 4>(w, xa, r, p, y),
-                    )*
-                    _ => unreachable!("register tile {mr} x {np}"),
-                }
-            };
-        }
-        go!(1, 2, 3, 4, 5, 6)
+        register_tiles!(micro, rows, panels, |r, p| (w, xa, r, p, y));
     }
 
     /// One register tile: rows `r0..r0 + R` × panels `p0..p0 + P`.

@@ -10,6 +10,38 @@
 //! Both pack `W` in panels of 16 output columns (one 512-bit register of sums) and split the product into
 //! tiles of rows × panels that rayon spreads over the cores.
 
+/// Walks `rows × panels` (ranges) in register tiles of at most 6 rows × 4 panels, calling
+/// `$micro::<R, P>(args…)` compiled for each tile's shape, with `$r` / `$p` bound to the tile's first row and
+/// panel: the SIMD kernels keep a tile's sums in registers, so every shape is its own instance.
+#[cfg(target_arch = "x86_64")]
+macro_rules! register_tiles {
+    ($micro:ident, $rows:expr, $panels:expr, |$r:ident, $p:ident| $args:tt) => {{
+        let (rows, panels) = ($rows, $panels);
+        let mut $p = panels.start;
+        while $p < panels.end {
+            let np = (panels.end - $p).min(4);
+            let mut $r = rows.start;
+            while $r < rows.end {
+                let mr = (rows.end - $r).min(6);
+                register_tiles!(@shape $micro, mr, np, $args; 1 2 3 4 5 6);
+                $r += mr;
+            }
+            $p += np;
+        }
+    }};
+    (@shape $micro:ident, $mr:ident, $np:ident, $args:tt; $($m:literal)*) => {
+        match ($mr, $np) {
+            $(
+                ($m, 1) => $micro::<$m, 1> $args,
+                ($m, 2) => $micro::<$m, 2> $args,
+                ($m, 3) => $micro::<$m, 3> $args,
+                ($m, 4) => $micro::<$m, 4> $args,
+            )*
+            _ => unreachable!("register tile {} x {}", $mr, $np),
+        }
+    };
+}
+
 mod bf16;
 mod int8;
 mod reference;
@@ -159,15 +191,17 @@ where
     });
 }
 
-/// A raw output pointer shared by the tiles of one product (each writes its own rectangle).
+/// A raw pointer to an output buffer shared by parallel tasks that each write their own disjoint part of it
+/// (the tiles of a product, the heads of an attention) while the owner holds the buffer mutably borrowed.
 #[derive(Clone, Copy)]
-struct SyncPtr(*mut f32);
-// SAFETY: used only for disjoint writes while the owning buffer is borrowed by `for_each_tile`.
+pub(crate) struct SyncPtr(pub(crate) *mut f32);
+// SAFETY: only used for disjoint writes while the buffer's owner borrows it mutably for the tasks' duration.
 unsafe impl Send for SyncPtr {}
 unsafe impl Sync for SyncPtr {}
 
 impl SyncPtr {
-    fn get(self) -> *mut f32 {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the raw field).
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }

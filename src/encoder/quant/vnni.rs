@@ -7,11 +7,6 @@ use std::arch::x86_64::*;
 use super::int8::{Int8Matrix, GROUP};
 use super::PANEL;
 
-/// Rows per register tile.
-const MR: usize = 6;
-/// Panels per register tile.
-const NP: usize = 4;
-
 /// Computes rows × panels of the output into `y` (see [`Int8Matrix::tile`]).
 ///
 /// # Safety
@@ -25,36 +20,7 @@ pub(super) unsafe fn tile(
     y: *mut f32,
 ) {
     debug_assert!(qa.len() >= rows.end * w.k4 && a_scale.len() >= rows.end);
-    let mut p = panels.start;
-    while p < panels.end {
-        let np = (panels.end - p).min(NP);
-        let mut r = rows.start;
-        while r < rows.end {
-            let mr = (rows.end - r).min(MR);
-            dispatch(mr, np, w, qa, a_scale, r, p, y);
-            r += mr;
-        }
-        p += np;
-    }
-}
-
-/// Calls the register tile compiled for `mr` rows and `np` panels.
-#[allow(clippy::too_many_arguments)]
-unsafe fn dispatch(mr: usize, np: usize, w: &Int8Matrix, qa: &[u8], s: &[f32], r: usize, p: usize, y: *mut f32) {
-    macro_rules! go {
-        ($($m:literal),*) => {
-            match (mr, np) {
-                $(
-                    ($m, 1) => micro::<$m, 1>(w, qa, s, r, p, y),
-                    ($m, 2) => micro::<$m, 2>(w, qa, s, r, p, y),
-                    ($m, 3) => micro::<$m, 3>(w, qa, s, r, p, y),
-                    ($m, 4) => micro::<$m, 4>(w, qa, s, r, p, y),
-                )*
-                _ => unreachable!("register tile {mr} x {np}"),
-            }
-        };
-    }
-    go!(1, 2, 3, 4, 5, 6)
+    register_tiles!(micro, rows, panels, |r, p| (w, qa, a_scale, r, p, y));
 }
 
 /// One register tile: rows `r0..r0 + R` × panels `p0..p0 + P`.
