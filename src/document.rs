@@ -1,6 +1,7 @@
 //! Documents: a sparse vector with optional text and JSON metadata, and their byte encoding.
 
 use crate::codec::{ByteReader, ByteWriter, DecodeError};
+use crate::error::{display_key, Error, Result};
 use crate::vector::SparseVector;
 
 /// Longest key accepted, in bytes.
@@ -46,10 +47,47 @@ impl Document {
 const HAS_TEXT: u8 = 1;
 const HAS_METADATA: u8 = 2;
 
+/// A document checked and serialised once, on insert: the WAL logs it, the memtable keeps it, and a flush
+/// copies it into the document store, all without serialising its metadata again.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PreparedDocument {
+    /// The document.
+    pub(crate) doc: Document,
+    /// Its metadata as JSON text (what the encoding stores).
+    metadata_json: Option<Box<str>>,
+}
+
+impl PreparedDocument {
+    /// Checks the text and metadata sizes of `doc`, stored under `key`, and serialises its metadata.
+    pub(crate) fn new(key: &[u8], doc: Document) -> Result<Self> {
+        let too_large = |reason: String| Err(Error::DocumentTooLarge { key: display_key(key), reason });
+        if let Some(text) = &doc.text {
+            if text.len() > MAX_TEXT_LEN {
+                return too_large(format!("text of {} bytes exceeds {MAX_TEXT_LEN}", text.len()));
+            }
+        }
+        let metadata_json = doc.metadata.as_ref().map(|m| m.to_string().into_boxed_str());
+        if let Some(json) = &metadata_json {
+            if json.len() > MAX_METADATA_LEN {
+                return too_large(format!("metadata of {} bytes exceeds {MAX_METADATA_LEN}", json.len()));
+            }
+        }
+        Ok(PreparedDocument { doc, metadata_json })
+    }
+
+    /// Approximate memory it takes in the memtable with its key, used for the flush threshold.
+    pub(crate) fn memory(&self, key: &[u8]) -> usize {
+        64 + key.len()
+            + self.doc.vector.nnz() * 16
+            + self.doc.text.as_ref().map_or(0, |t| t.len())
+            + self.metadata_json.as_ref().map_or(0, |m| m.len())
+    }
+}
+
 /// Appends the document encoding (see format-spec.md, "Document encoding").
-pub(crate) fn encode_document(w: &mut ByteWriter, doc: &Document) {
-    let metadata_json = doc.metadata.as_ref().map(|m| m.to_string());
-    let metadata_json = metadata_json.as_deref();
+pub(crate) fn encode_document(w: &mut ByteWriter, prepared: &PreparedDocument) {
+    let doc = &prepared.doc;
+    let metadata_json = prepared.metadata_json.as_deref();
     let v = &doc.vector;
     w.u32(v.nnz() as u32);
     for &id in v.ids() {
@@ -69,7 +107,7 @@ pub(crate) fn encode_document(w: &mut ByteWriter, doc: &Document) {
 }
 
 /// Decodes one document encoding, validating the vector, the UTF-8 text and the JSON metadata.
-pub(crate) fn decode_document(r: &mut ByteReader<'_>) -> Result<Document, DecodeError> {
+pub(crate) fn decode_document(r: &mut ByteReader<'_>) -> Result<PreparedDocument, DecodeError> {
     let nnz = r.u32()? as usize;
     if nnz.saturating_mul(8) > r.remaining() {
         return Err(DecodeError(format!("vector of {nnz} entries is longer than the record")));
@@ -93,18 +131,16 @@ pub(crate) fn decode_document(r: &mut ByteReader<'_>) -> Result<Document, Decode
     } else {
         None
     };
-    let metadata = if flags & HAS_METADATA != 0 {
+    let (metadata, metadata_json) = if flags & HAS_METADATA != 0 {
         let bytes = r.len_bytes()?;
-        Some(serde_json::from_slice(bytes).map_err(|e| DecodeError(format!("stored metadata is not JSON: {e}")))?)
+        let value =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError(format!("stored metadata is not JSON: {e}")))?;
+        let json = std::str::from_utf8(bytes).map_err(|_| DecodeError("stored metadata is not UTF-8".into()))?;
+        (Some(value), Some(json.into()))
     } else {
-        None
+        (None, None)
     };
-    Ok(Document { vector, text, metadata })
-}
-
-/// Approximate memory a document takes in the memtable, used for the flush threshold.
-pub(crate) fn approx_size(key: &[u8], doc: &Document, metadata_len: usize) -> usize {
-    64 + key.len() + doc.vector.nnz() * 16 + doc.text.as_ref().map_or(0, |t| t.len()) + metadata_len
+    Ok(PreparedDocument { doc: Document { vector, text, metadata }, metadata_json })
 }
 
 #[cfg(test)]
@@ -116,11 +152,13 @@ mod tests {
         let doc = Document::new(SparseVector::new(vec![1, 5], vec![0.5, 2.0]).unwrap())
             .with_text("héllo")
             .with_metadata(serde_json::json!({"a": [1, 2]}));
+        let prepared = PreparedDocument::new(b"k", doc.clone()).unwrap();
         let mut w = ByteWriter::new();
-        encode_document(&mut w, &doc);
+        encode_document(&mut w, &prepared);
         let bytes = w.into_inner();
         let back = decode_document(&mut ByteReader::new(&bytes)).unwrap();
-        assert_eq!(back, doc);
+        assert_eq!(back, prepared);
+        assert_eq!(back.doc, doc);
         for cut in 0..bytes.len() {
             assert!(decode_document(&mut ByteReader::new(&bytes[..cut])).is_err());
         }

@@ -5,6 +5,7 @@
 
 use std::io;
 
+#[cfg(feature = "encoder")]
 use crate::encoder::EncoderError;
 use crate::vector::VectorError;
 
@@ -97,6 +98,7 @@ pub enum Error {
     #[error("database refuses writes after an earlier I/O failure ({0}); close and reopen it")]
     Poisoned(String),
     /// Loading a model or encoding text failed.
+    #[cfg(feature = "encoder")]
     #[error(transparent)]
     Encoder(#[from] EncoderError),
     /// A text to insert encodes to an empty vector (empty or whitespace only), so it could never be found.

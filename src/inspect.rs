@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::error::Result;
 use crate::segment::BLOCK_LEN;
-use crate::txn::Snapshot;
+use crate::snapshot::Snapshot;
 
 /// Where one latent fires, as [`Snapshot::latent_info`] reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,8 +70,8 @@ impl Snapshot {
         }
         for k in v.memtable.keys_at(v.seq) {
             if let Some(doc) = v.memtable.get_at(&k, v.seq) {
-                if let Ok(i) = doc.vector.ids().binary_search(&latent) {
-                    let w = doc.vector.weights()[i];
+                if let Ok(i) = doc.doc.vector.ids().binary_search(&latent) {
+                    let w = doc.doc.vector.weights()[i];
                     info.documents += 1;
                     info.max_impact = info.max_impact.max(q.dequantize(q.quantize(w)));
                     candidates.push((q.quantize(w), k.to_vec()));

@@ -8,8 +8,6 @@ use crate::codec::{crc32, read_u32, ByteReader, ByteWriter};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 
-pub(crate) const LABELS_FILE: &str = "LABELS";
-pub(crate) const LABELS_TMP: &str = "LABELS.tmp";
 const MAGIC: &[u8; 8] = b"SPLRLBL\0";
 const VERSION: u32 = 1;
 /// Longest label kept, in bytes.
@@ -30,7 +28,7 @@ fn encode(labels: &BTreeMap<u32, String>) -> Vec<u8> {
 }
 
 fn decode(data: &[u8]) -> Result<BTreeMap<u32, String>> {
-    let bad = |d: String| Error::corrupt(LABELS_FILE, d);
+    let bad = |d: String| Error::corrupt(crate::files::LABELS, d);
     if data.len() < MAGIC.len() + 12 {
         return Err(bad(format!("file of {} bytes is too short", data.len())));
     }
@@ -42,10 +40,14 @@ fn decode(data: &[u8]) -> Result<BTreeMap<u32, String>> {
         return Err(bad("bad magic: not a splaredb LABELS file".into()));
     }
     let mut r = ByteReader::new(&body[MAGIC.len()..]);
-    let short = |e: crate::codec::DecodeError| Error::corrupt(LABELS_FILE, e.0);
+    let short = |e: crate::codec::DecodeError| Error::corrupt(crate::files::LABELS, e.0);
     let version = r.u32().map_err(short)?;
     if version != VERSION {
-        return Err(Error::UnsupportedVersion { file: LABELS_FILE.into(), found: version, supported: VERSION });
+        return Err(Error::UnsupportedVersion {
+            file: crate::files::LABELS.into(),
+            found: version,
+            supported: VERSION,
+        });
     }
     let n = r.u32().map_err(short)?;
     let mut out = BTreeMap::new();
@@ -62,15 +64,15 @@ fn decode(data: &[u8]) -> Result<BTreeMap<u32, String>> {
 }
 
 pub(crate) fn read_labels(storage: &dyn Storage) -> Result<BTreeMap<u32, String>> {
-    match storage.read(LABELS_FILE) {
+    match storage.read(crate::files::LABELS) {
         Ok(data) => decode(&data),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(Error::io(LABELS_FILE, "read", e)),
+        Err(e) => Err(Error::io(crate::files::LABELS, "read", e)),
     }
 }
 
 pub(crate) fn write_labels(storage: &dyn Storage, labels: &BTreeMap<u32, String>, sync: bool) -> Result<()> {
-    crate::storage::replace_file(storage, LABELS_TMP, LABELS_FILE, &encode(labels), sync)
+    crate::files::replace(storage, crate::files::LABELS_TMP, crate::files::LABELS, &encode(labels), sync)
 }
 
 #[cfg(test)]

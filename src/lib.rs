@@ -32,46 +32,51 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "encoder")]
 mod bulk;
-mod check;
 mod codec;
 mod db;
 mod document;
+#[cfg(feature = "encoder")]
 pub mod encoder;
+mod engine;
 mod error;
+#[cfg(feature = "encoder")]
 pub mod eval;
+mod files;
 #[doc(hidden)]
 pub mod fuzzing;
-mod group_commit;
 mod inspect;
 mod labels;
 mod manifest;
 mod memtable;
 mod merge;
 mod merge_policy;
-mod merger;
 mod model_record;
+mod op;
 mod options;
-mod recovery;
 mod search;
 mod segment;
+mod snapshot;
 pub mod storage;
 mod txn;
 mod vector;
 mod version;
 mod wal;
 
+#[cfg(feature = "encoder")]
 pub use bulk::{ImportOptions, ImportProgress, ImportReport, TextDocument};
-pub use check::CheckReport;
-pub use db::{CompactProgress, Database, DatabaseInfo, SegmentInfo};
+pub use db::Database;
 pub use document::{Document, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN};
+pub use engine::{CheckReport, CompactProgress, DatabaseInfo, SalvageReport, SegmentInfo};
 pub use error::{Error, Result};
 pub use inspect::LatentInfo;
 pub use labels::MAX_LABEL_LEN;
 pub use merge_policy::{MergePolicy, SegmentStats};
 pub use model_record::ModelRecord;
 pub use options::{Durability, Options};
-pub use recovery::SalvageReport;
 pub use search::{Hit, SearchOptions};
-pub use txn::{CommitInfo, Snapshot, WriteTransaction};
+pub use segment::SectionSizes;
+pub use snapshot::Snapshot;
+pub use txn::{CommitInfo, WriteTransaction};
 pub use vector::{Quantizer, SparseVector, VectorError};

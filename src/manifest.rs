@@ -7,10 +7,6 @@ use crate::codec::{crc32, read_u32, ByteReader, ByteWriter};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 
-/// The manifest's file name.
-pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
-/// The temporary name a new manifest is written under.
-pub(crate) const MANIFEST_TMP: &str = "MANIFEST.tmp";
 const MANIFEST_MAGIC: &[u8; 8] = b"SPLRMAN\0";
 /// Manifest format version.
 pub(crate) const MANIFEST_VERSION: u32 = 1;
@@ -40,6 +36,12 @@ pub(crate) struct Manifest {
 }
 
 impl Manifest {
+    /// The files among `names` this manifest does not need (see [`crate::files::orphans`]).
+    pub(crate) fn orphans(&self, names: &[String]) -> Vec<String> {
+        let live: Vec<(u64, u32)> = self.segments.iter().map(|s| (s.id, s.del_gen)).collect();
+        crate::files::orphans(names, &live, self.log_number)
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut w = ByteWriter::new();
         w.bytes(MANIFEST_MAGIC);
@@ -61,7 +63,7 @@ impl Manifest {
     }
 
     pub(crate) fn decode(data: &[u8]) -> Result<Manifest> {
-        let corrupt = |d: String| Error::corrupt(MANIFEST_FILE, d);
+        let corrupt = |d: String| Error::corrupt(crate::files::MANIFEST, d);
         if data.len() < 16 {
             return Err(corrupt(format!("file of {} bytes is too short", data.len())));
         }
@@ -77,7 +79,7 @@ impl Manifest {
         let version = r.u32().map_err(short)?;
         if version != MANIFEST_VERSION {
             return Err(Error::UnsupportedVersion {
-                file: MANIFEST_FILE.into(),
+                file: crate::files::MANIFEST.into(),
                 found: version,
                 supported: MANIFEST_VERSION,
             });
@@ -110,16 +112,16 @@ impl Manifest {
 
 /// Reads the manifest, or `None` when the directory has none.
 pub(crate) fn read_manifest(storage: &dyn Storage) -> Result<Option<Manifest>> {
-    match storage.read(MANIFEST_FILE) {
+    match storage.read(crate::files::MANIFEST) {
         Ok(data) => Manifest::decode(&data).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(MANIFEST_FILE, "read", e)),
+        Err(e) => Err(Error::io(crate::files::MANIFEST, "read", e)),
     }
 }
 
 /// Atomically replaces the manifest (temp file, sync, rename, directory sync; no syncs when `sync` is false).
 pub(crate) fn write_manifest(storage: &dyn Storage, manifest: &Manifest, sync: bool) -> Result<()> {
-    crate::storage::replace_file(storage, MANIFEST_TMP, MANIFEST_FILE, &manifest.encode(), sync)
+    crate::files::replace(storage, crate::files::MANIFEST_TMP, crate::files::MANIFEST, &manifest.encode(), sync)
 }
 
 #[cfg(test)]

@@ -5,14 +5,9 @@
 //! models never mix; opening without an encoder (vector-only access) is always allowed. See format-spec.md.
 
 use crate::codec::{crc32, read_u32, ByteReader, ByteWriter};
-use crate::encoder::ModelIdentity;
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 
-/// The file's name.
-pub(crate) const MODEL_FILE: &str = "MODEL";
-/// Temporary name while it is written.
-pub(crate) const MODEL_TMP: &str = "MODEL.tmp";
 const MAGIC: &[u8; 8] = b"SPLRMDL\0";
 const VERSION: u32 = 1;
 
@@ -28,19 +23,6 @@ pub struct ModelRecord {
 }
 
 impl ModelRecord {
-    pub(crate) fn from_identity(id: &ModelIdentity) -> Self {
-        ModelRecord {
-            name: id.name.clone(),
-            weights_sha256: id.weights_sha256.clone(),
-            config_sha256: id.config_sha256.clone(),
-        }
-    }
-
-    /// True when `id` is the recorded model.
-    pub fn matches(&self, id: &ModelIdentity) -> bool {
-        self.name == id.name && self.weights_sha256 == id.weights_sha256 && self.config_sha256 == id.config_sha256
-    }
-
     /// `name (weights <16 hex>, splare.json <16 hex>)`, for messages.
     pub fn describe(&self) -> String {
         let short = |s: &str| s.chars().take(16).collect::<String>();
@@ -60,7 +42,7 @@ impl ModelRecord {
     }
 
     fn decode(data: &[u8]) -> Result<Self> {
-        let bad = |d: &str| Error::corrupt(MODEL_FILE, d.to_string());
+        let bad = |d: &str| Error::corrupt(crate::files::MODEL, d.to_string());
         if data.len() < MAGIC.len() + 8 {
             return Err(bad("file too short"));
         }
@@ -72,10 +54,14 @@ impl ModelRecord {
             return Err(bad("bad magic: not a splaredb MODEL file"));
         }
         let mut r = ByteReader::new(&body[MAGIC.len()..]);
-        let short = |e: crate::codec::DecodeError| Error::corrupt(MODEL_FILE, e.0);
+        let short = |e: crate::codec::DecodeError| Error::corrupt(crate::files::MODEL, e.0);
         let version = r.u32().map_err(short)?;
         if version != VERSION {
-            return Err(Error::UnsupportedVersion { file: MODEL_FILE.into(), found: version, supported: VERSION });
+            return Err(Error::UnsupportedVersion {
+                file: crate::files::MODEL.into(),
+                found: version,
+                supported: VERSION,
+            });
         }
         let mut field = || -> Result<String> {
             let bytes = r.len_bytes().map_err(short)?;
@@ -93,16 +79,16 @@ impl ModelRecord {
 
 /// Reads the `MODEL` file; `None` when the database records no model.
 pub(crate) fn read_model_record(storage: &dyn Storage) -> Result<Option<ModelRecord>> {
-    match storage.read(MODEL_FILE) {
+    match storage.read(crate::files::MODEL) {
         Ok(data) => ModelRecord::decode(&data).map(Some),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(MODEL_FILE, "read", e)),
+        Err(e) => Err(Error::io(crate::files::MODEL, "read", e)),
     }
 }
 
 /// Writes the `MODEL` file atomically (no syncs when `sync` is false).
 pub(crate) fn write_model_record(storage: &dyn Storage, record: &ModelRecord, sync: bool) -> Result<()> {
-    crate::storage::replace_file(storage, MODEL_TMP, MODEL_FILE, &record.encode(), sync)
+    crate::files::replace(storage, crate::files::MODEL_TMP, crate::files::MODEL, &record.encode(), sync)
 }
 
 #[cfg(test)]

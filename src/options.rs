@@ -1,5 +1,7 @@
 //! Options for opening a database.
 
+use crate::merge_policy::MergePolicy;
+
 /// How hard a commit tries to reach stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -39,7 +41,7 @@ pub struct Options {
     pub salvage: bool,
     /// Which segments to merge after each flush; `None` disables automatic merging (default: the tiered
     /// [`MergePolicy`](crate::MergePolicy)). [`Database::compact`](crate::Database::compact) works either way.
-    pub merge_policy: Option<crate::MergePolicy>,
+    pub merge_policy: Option<MergePolicy>,
     /// Run the policy's merges in a background thread (default true). Off, or with no policy, they run in the
     /// writer's thread right after each flush.
     pub background_merge: bool,
@@ -53,6 +55,7 @@ pub struct Options {
     /// The encoder model for text (`insert_text`, `search_text`, [`Database::import`](crate::Database::import)).
     /// The database records the first model it is opened with (while empty) and refuses any other one
     /// afterwards; `None` opens for vector-only use (always allowed). See [`Options::with_encoder`].
+    #[cfg(feature = "encoder")]
     pub encoder: Option<std::sync::Arc<crate::encoder::Encoder>>,
     /// Static pruning: keep only the `n` largest weights of every document inserted while this is set (ties:
     /// lower latent id), so the stored and indexed vector is the pruned one (default `None`: keep all). It
@@ -70,10 +73,11 @@ impl Default for Options {
             max_weight: 8.0,
             create_if_missing: true,
             salvage: false,
-            merge_policy: Some(crate::MergePolicy::default()),
+            merge_policy: Some(MergePolicy::default()),
             background_merge: true,
             max_segments: 32,
             read_only: false,
+            #[cfg(feature = "encoder")]
             encoder: None,
             prune_documents: None,
         }
@@ -88,6 +92,7 @@ impl Options {
 
     /// Default options for text: the latent-space size and weight ceiling come from the encoder's model.
     /// Fails for a backbone-only model (no SAE).
+    #[cfg(feature = "encoder")]
     pub fn with_encoder(encoder: std::sync::Arc<crate::encoder::Encoder>) -> crate::Result<Self> {
         let dims = encoder.dims()?;
         let max_weight = encoder.config().max_weight;

@@ -3,12 +3,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::document::{approx_size, Document};
+use crate::document::Document;
 use crate::error::Result;
 use crate::memtable::Memtable;
+use crate::op::Op;
 use crate::segment::{DeleteSet, Segment};
 use crate::vector::Quantizer;
-use crate::wal::Op;
 
 /// A segment as one version sees it: the file and the deletions as of that version.
 #[derive(Clone)]
@@ -47,7 +47,7 @@ impl Version {
     /// The document stored under `key` in this version.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Document>> {
         if let Some(doc) = self.memtable.get_at(key, self.seq) {
-            return Ok(Some((*doc).clone()));
+            return Ok(Some(doc.doc.clone()));
         }
         for view in self.segments.iter().rev() {
             if let Some(doc) = view.live_doc(key) {
@@ -83,8 +83,7 @@ impl Version {
                 }
             }
             if let Op::Put { doc, .. } = op {
-                let size = approx_size(key, &doc, doc.metadata.as_ref().map_or(0, |m| m.to_string().len()));
-                next.memtable.insert(key, Arc::new(doc), seq, quantizer, size);
+                next.memtable.insert(key, doc, seq, quantizer);
                 next.live_docs += 1;
             }
         }

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::codec::{crc32, read_u32, read_u64, ByteReader, ByteWriter, DecodeError};
-use crate::document::{decode_document, encode_document, Document};
+use crate::document::{decode_document, encode_document};
 use crate::error::{Error, Result};
-use crate::group_commit::SyncTarget;
+use crate::op::Op;
 use crate::storage::{Storage, SyncHandle, WritableFile};
 
 /// Magic bytes at the start of a WAL file.
@@ -29,31 +29,18 @@ const KIND_TRANSACTION: u8 = 1;
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
 
-/// The file name of WAL number `n`.
-pub(crate) fn wal_file_name(n: u64) -> String {
-    format!("{n:016x}.wal")
-}
-
-/// The number of a WAL file name, if it is one.
-pub(crate) fn parse_wal_file_name(name: &str) -> Option<u64> {
-    crate::codec::parse_hex(name.strip_suffix(".wal")?, 16)
-}
-
-/// One write of a transaction, as logged.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Op {
-    /// Insert or replace the document under `key`.
-    Put { key: Vec<u8>, doc: Document },
-    /// Remove the document under `key`.
-    Delete { key: Vec<u8> },
-}
-
-impl Op {
-    pub(crate) fn key(&self) -> &[u8] {
-        match self {
-            Op::Put { key, .. } | Op::Delete { key } => key,
-        }
-    }
+/// The WAL position one commit needs to be durable.
+pub(crate) struct SyncTarget {
+    /// The WAL file number.
+    pub(crate) number: u64,
+    /// The end of the commit's record in that file.
+    pub(crate) end: u64,
+    pub(crate) name: String,
+    /// Bytes appended to the file so far (grows while we wait).
+    pub(crate) appended: Arc<AtomicU64>,
+    /// The WAL writer's durable offset, raised after a successful fsync.
+    pub(crate) durable: Arc<AtomicU64>,
+    pub(crate) handle: Arc<dyn SyncHandle>,
 }
 
 /// A decoded transaction record.
@@ -102,7 +89,7 @@ fn decode_txn(payload: &[u8]) -> Result<TxnRecord, DecodeError> {
         let tag = r.u8()?;
         let key = r.len_bytes()?.to_vec();
         match tag {
-            OP_PUT => ops.push(Op::Put { key, doc: decode_document(&mut r)? }),
+            OP_PUT => ops.push(Op::Put { key, doc: Arc::new(decode_document(&mut r)?) }),
             OP_DELETE => ops.push(Op::Delete { key }),
             _ => return Err(DecodeError(format!("unknown operation tag {tag}"))),
         }
@@ -139,7 +126,7 @@ pub(crate) struct WalWriter {
 impl WalWriter {
     /// Creates WAL file `number` with its header (synced when `sync` is true, with the directory).
     pub(crate) fn create(storage: &dyn Storage, number: u64, sync: bool) -> Result<Self> {
-        let name = wal_file_name(number);
+        let name = crate::files::wal(number);
         let mut file = storage.create(&name).map_err(|e| Error::io(&name, "create", e))?;
         let header = encode_header(number);
         file.write_all(&header).map_err(|e| Error::io(&name, "write", e))?;
@@ -156,7 +143,7 @@ impl WalWriter {
     /// Continues an existing WAL file whose valid length is `len` (durable only up to its header until the
     /// caller syncs it).
     pub(crate) fn append_to(storage: &dyn Storage, number: u64, len: u64) -> Result<Self> {
-        let name = wal_file_name(number);
+        let name = crate::files::wal(number);
         let file = storage.open_append(&name).map_err(|e| Error::io(&name, "open", e))?;
         let handle = file.sync_handle().map_err(|e| Error::io(&name, "open", e))?;
         let durable = Arc::new(AtomicU64::new(WAL_HEADER_LEN as u64));
@@ -336,13 +323,20 @@ fn intact_record_after(data: &[u8], damaged: usize, min_seq: u64) -> Option<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::document::{Document, PreparedDocument};
     use crate::storage::MemStorage;
     use crate::vector::SparseVector;
 
     fn op(i: u32) -> Op {
         Op::Put {
             key: format!("k{i}").into_bytes(),
-            doc: Document::new(SparseVector::new(vec![i, i + 1], vec![1.0, 2.0]).unwrap()).with_text("t"),
+            doc: Arc::new(
+                PreparedDocument::new(
+                    b"k",
+                    Document::new(SparseVector::new(vec![i, i + 1], vec![1.0, 2.0]).unwrap()).with_text("t"),
+                )
+                .unwrap(),
+            ),
         }
     }
 
@@ -356,7 +350,7 @@ mod tests {
                 w.sync().unwrap();
             }
         }
-        storage.read(&wal_file_name(7)).unwrap()
+        storage.read(&crate::files::wal(7)).unwrap()
     }
 
     #[test]

@@ -17,9 +17,6 @@ const COMPLETE: &str = "complete.json";
 /// Seconds spent on an unfinished build, updated at every commit.
 const PARTIAL: &str = "build-seconds.partial";
 
-/// The sections of a segment that make up the inverted index (format-spec.md §3).
-const INVERTED_SECTIONS: [&str; 3] = ["postings", "blocks", "latents"];
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Complete {
     documents: u64,
@@ -152,12 +149,7 @@ impl System for SplaredbSystem {
         };
         let segments = db.segments();
         let index_bytes = segments.iter().map(|s| s.bytes).sum();
-        let inverted = segments
-            .iter()
-            .flat_map(|s| s.sections.iter())
-            .filter(|(name, _)| INVERTED_SECTIONS.contains(name))
-            .map(|(_, b)| b)
-            .sum();
+        let inverted = segments.iter().map(|s| s.sections.inverted_index()).sum();
         let postings: u64 = segments.iter().map(|s| s.postings).sum();
         let documents = db.info().documents;
         self.db = Some(db);

@@ -11,7 +11,7 @@ pub(crate) mod maxscore;
 
 use std::sync::Arc;
 
-use crate::document::Document;
+use crate::document::{Document, PreparedDocument};
 use crate::error::Result;
 use crate::vector::{Quantizer, SparseVector};
 use crate::version::Version;
@@ -100,7 +100,7 @@ impl Hit {
 
 /// Where a candidate lives, to load its document later.
 enum Source {
-    Memtable(Arc<Document>),
+    Memtable(Arc<PreparedDocument>),
     Segment { index: usize, doc: u32 },
 }
 
@@ -207,7 +207,7 @@ pub(crate) fn search_version(
     for c in candidates {
         let document = if options.with_documents || options.rescore {
             Some(match c.source {
-                Source::Memtable(doc) => (*doc).clone(),
+                Source::Memtable(doc) => doc.doc.clone(),
                 Source::Segment { index, doc } => version.segments[index].segment.document(doc)?,
             })
         } else {

@@ -1,24 +1,12 @@
 //! Deletion bitmaps of segments and their files.
 
-use crate::codec::{crc32, parse_hex, read_u32, read_u64, ByteWriter};
+use crate::codec::{crc32, read_u32, read_u64, ByteWriter};
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 
 const DELETES_MAGIC: &[u8; 8] = b"SPLRDEL\0";
 const DELETES_VERSION: u32 = 1;
 const DELETES_HEADER_LEN: usize = 28;
-
-/// The file name of generation `generation` of segment `segment`'s deletions.
-pub(crate) fn deletes_file_name(segment: u64, generation: u32) -> String {
-    format!("{segment:016x}-{generation:08x}.del")
-}
-
-/// `(segment, generation)` of a deletion file name, if it is one.
-pub(crate) fn parse_deletes_file_name(name: &str) -> Option<(u64, u32)> {
-    let stem = name.strip_suffix(".del")?;
-    let (seg, generation) = stem.split_once('-')?;
-    Some((parse_hex(seg, 16)?, parse_hex(generation, 8)? as u32))
-}
 
 /// The set of deleted segment-local doc ids of one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +55,7 @@ pub(crate) fn write_deletes(
     set: &DeleteSet,
     sync: bool,
 ) -> Result<()> {
-    let name = deletes_file_name(segment, generation);
+    let name = crate::files::deletes(segment, generation);
     let mut w = ByteWriter::new();
     w.bytes(DELETES_MAGIC);
     w.u32(DELETES_VERSION);
@@ -89,7 +77,7 @@ pub(crate) fn write_deletes(
 
 /// Reads and validates a deletion file for a segment of `num_docs` documents.
 pub(crate) fn read_deletes(storage: &dyn Storage, segment: u64, generation: u32, num_docs: u32) -> Result<DeleteSet> {
-    let name = deletes_file_name(segment, generation);
+    let name = crate::files::deletes(segment, generation);
     let data = storage.read(&name).map_err(|e| Error::io(&name, "read", e))?;
     let corrupt = |d: &str| Error::corrupt(&name, d);
     let bitmap_len = (num_docs as usize).div_ceil(8);
@@ -147,12 +135,15 @@ mod tests {
             write_deletes(&s, 5, 2, &set, true).unwrap();
             assert_eq!(read_deletes(&s, 5, 2, n).unwrap(), set);
             assert!(read_deletes(&s, 5, 2, n + 1).unwrap_err().is_corruption());
-            let mut data = s.read(&deletes_file_name(5, 2)).unwrap();
+            let mut data = s.read(&crate::files::deletes(5, 2)).unwrap();
             let mid = data.len() / 2;
             data[mid] ^= 1;
-            s.set_file(&deletes_file_name(5, 2), data);
+            s.set_file(&crate::files::deletes(5, 2), data);
             assert!(read_deletes(&s, 5, 2, n).unwrap_err().is_corruption());
         }
-        assert_eq!(parse_deletes_file_name(&deletes_file_name(9, 3)), Some((9, 3)));
+        assert_eq!(
+            crate::files::FileKind::of(&crate::files::deletes(9, 3)),
+            crate::files::FileKind::Deletes { segment: 9, generation: 3 }
+        );
     }
 }

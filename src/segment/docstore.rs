@@ -1,7 +1,7 @@
 //! The document store: records `key + document` packed into blocks of about 16 KiB, each compressed with zstd.
 
 use crate::codec::{read_u32, read_u64, ByteReader, ByteWriter, DecodeError};
-use crate::document::{decode_document, encode_document, Document};
+use crate::document::{decode_document, encode_document, Document, PreparedDocument};
 
 use super::{DOC_BLOCK_TARGET, DOC_INDEX_ENTRY_LEN};
 
@@ -66,7 +66,7 @@ impl DocStoreWriter {
 }
 
 /// Encodes a document-store record: the key, then the document.
-pub(crate) fn encode_record(key: &[u8], doc: &Document) -> Vec<u8> {
+pub(crate) fn encode_record(key: &[u8], doc: &PreparedDocument) -> Vec<u8> {
     let mut rec = ByteWriter::new();
     rec.len_bytes(key);
     encode_document(&mut rec, doc);
@@ -144,7 +144,7 @@ fn record_in(raw: &[u8], first_doc: u32, doc: u32) -> Result<&[u8], DecodeError>
 pub(crate) fn decode_record(record: &[u8]) -> Result<(Vec<u8>, Document), DecodeError> {
     let mut rec = ByteReader::new(record);
     let key = rec.len_bytes()?.to_vec();
-    let document = decode_document(&mut rec)?;
+    let document = decode_document(&mut rec)?.doc;
     Ok((key, document))
 }
 

@@ -2,20 +2,23 @@
 //! all in one file read through a memory map; plus per-segment deletion bitmaps in their own files.
 //!
 //! The byte layout is specified in format-spec.md, "Segment files" and "Deletion files". The writer
-//! ([`write_segment`]) builds a file from documents sorted by key, so segment-local document ids follow key
+//! ([`write_segment_from`]) builds a file from documents sorted by key, so segment-local document ids follow key
 //! order; the reader ([`Segment`]) validates checksums and structure on open and never panics on bad bytes.
 
 mod deletes;
 mod docstore;
 mod postings;
 mod reader;
+mod sizes;
 mod writer;
 
-pub(crate) use deletes::{deletes_file_name, parse_deletes_file_name, read_deletes, write_deletes, DeleteSet};
+pub(crate) use deletes::{read_deletes, write_deletes, DeleteSet};
+pub(crate) use docstore::encode_record;
 pub(crate) use docstore::SequentialRecords;
 pub(crate) use postings::BLOCK_LEN;
 pub(crate) use reader::{LatentEntry, RetainedFiles, Segment};
-pub(crate) use writer::{write_segment, write_segment_from, ListSink, RecordSink, SegmentInput};
+pub use sizes::SectionSizes;
+pub(crate) use writer::{write_segment_from, ListSink, RecordSink, SegmentInput};
 
 /// Magic bytes at the start and end of a segment file.
 pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"SPLRSEG\0";
@@ -47,14 +50,4 @@ pub(crate) mod section {
     pub(crate) const FST: usize = 6;
     pub(crate) const NAMES: [&str; super::NUM_SECTIONS] =
         ["postings", "block metadata", "latent directory", "document store", "document index", "keys", "key index"];
-}
-
-/// The file name of segment `id`.
-pub(crate) fn segment_file_name(id: u64) -> String {
-    format!("{id:016x}.seg")
-}
-
-/// The id of a segment file name, if it is one.
-pub(crate) fn parse_segment_file_name(name: &str) -> Option<u64> {
-    crate::codec::parse_hex(name.strip_suffix(".seg")?, 16)
 }

@@ -10,8 +10,8 @@ use crate::storage::{FileBytes, Storage};
 use super::docstore::{doc_block, read_document, SequentialRecords};
 use super::postings::{decode_block, BlockMeta, BLOCK_LEN};
 use super::{
-    section, segment_file_name, BLOCK_ENTRY_LEN, DOC_INDEX_ENTRY_LEN, FOOTER_LEN, HEADER_LEN, LATENT_ENTRY_LEN,
-    NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION,
+    section, BLOCK_ENTRY_LEN, DOC_INDEX_ENTRY_LEN, FOOTER_LEN, HEADER_LEN, LATENT_ENTRY_LEN, NUM_SECTIONS,
+    SEGMENT_MAGIC, SEGMENT_VERSION,
 };
 
 /// A slice of a mapped file, owned (for the fst map).
@@ -88,7 +88,7 @@ impl std::fmt::Debug for Segment {
 impl Segment {
     /// Maps segment `id` and validates its checksums and structure.
     pub(crate) fn open(storage: &dyn Storage, id: u64) -> Result<Segment> {
-        let name = segment_file_name(id);
+        let name = crate::files::segment(id);
         let bytes = storage.map(&name).map_err(|e| Error::io(&name, "map", e))?;
         Self::from_bytes(id, name, bytes)
     }
@@ -387,9 +387,18 @@ impl Segment {
         *self.retired.lock() = Some((storage, retained));
     }
 
-    /// Bytes of each section, named as format-spec.md names them.
-    pub(crate) fn section_sizes(&self) -> Vec<(&'static str, u64)> {
-        (0..super::NUM_SECTIONS).map(|s| (section::NAMES[s], self.sections[s].len() as u64)).collect()
+    /// Bytes of each section.
+    pub(crate) fn section_sizes(&self) -> super::SectionSizes {
+        let len = |s: usize| self.sections[s].len() as u64;
+        super::SectionSizes {
+            postings: len(section::POSTINGS),
+            block_metadata: len(section::BLOCKS),
+            latent_directory: len(section::LATENTS),
+            document_store: len(section::DOCS),
+            document_index: len(section::DOC_INDEX),
+            keys: len(section::KEYS),
+            key_index: len(section::FST),
+        }
     }
 
     /// Number of stored postings.
@@ -400,7 +409,7 @@ impl Segment {
 
 #[cfg(test)]
 mod tests {
-    use super::super::writer::build_segment;
+    use super::super::writer::test_support::build_segment;
     use super::*;
     use crate::vector::{Quantizer, SparseVector};
 

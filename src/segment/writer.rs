@@ -1,17 +1,13 @@
 //! Writes a segment file, streaming: sections go to the file as they are produced (each with its CRC32), so a
 //! merge of large segments needs memory only for the small per-block and per-document metadata.
 
-use std::collections::HashMap;
-
 use crate::codec::{crc32, read_u64, ByteWriter};
-use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::storage::{Storage, WritableFile};
-use crate::vector::Quantizer;
 
-use super::docstore::{encode_record, DocStoreWriter};
+use super::docstore::DocStoreWriter;
 use super::postings::encode_postings;
-use super::{segment_file_name, HEADER_LEN, LATENT_ENTRY_LEN, NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION};
+use super::{HEADER_LEN, LATENT_ENTRY_LEN, NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION};
 
 /// Receives one posting list: `(latent, docs, impacts)`.
 pub(crate) type ListSink<'a> = dyn FnMut(u32, &[u32], &[u8]) -> Result<()> + 'a;
@@ -86,7 +82,7 @@ pub(crate) fn write_segment_from(
     max_weight: f32,
     sync: bool,
 ) -> Result<u64> {
-    let name = segment_file_name(id);
+    let name = crate::files::segment(id);
     let num_docs = input.num_docs();
     if num_docs == u32::MAX {
         return Err(Error::InvalidOptions(format!("segment {name} would hold too many documents")));
@@ -204,69 +200,87 @@ pub(crate) fn write_segment_from(
     Ok(sink.pos)
 }
 
-/// Documents held in memory (a memtable flush): `docs` sorted by key with unique keys.
-pub(crate) struct MemInput<'a> {
-    docs: &'a [(&'a [u8], &'a Document)],
-    quantizer: &'a Quantizer,
-}
+/// Segments built from documents in memory, for tests (flushes use the memtable's own input,
+/// `MemtableInput`).
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::collections::HashMap;
 
-impl<'a> MemInput<'a> {
-    pub(crate) fn new(docs: &'a [(&'a [u8], &'a Document)], quantizer: &'a Quantizer) -> Self {
-        MemInput { docs, quantizer }
+    use super::*;
+    use crate::document::Document;
+    use crate::segment::docstore::encode_record;
+    use crate::vector::Quantizer;
+
+    /// Documents held in memory (tests): `docs` sorted by key with unique keys. Flushes use the memtable's own
+    /// input, `MemtableInput`.
+    pub(crate) struct MemInput<'a> {
+        docs: &'a [(&'a [u8], &'a Document)],
+        quantizer: &'a Quantizer,
     }
-}
 
-impl SegmentInput for MemInput<'_> {
-    fn num_docs(&self) -> u32 {
-        u32::try_from(self.docs.len()).unwrap_or(u32::MAX)
+    impl<'a> MemInput<'a> {
+        pub(crate) fn new(docs: &'a [(&'a [u8], &'a Document)], quantizer: &'a Quantizer) -> Self {
+            MemInput { docs, quantizer }
+        }
     }
 
-    fn for_each_list(&mut self, f: &mut ListSink<'_>) -> Result<()> {
-        // Invert: latent -> (docs, impact codes), docs ascending because we walk in doc order.
-        let mut lists: HashMap<u32, (Vec<u32>, Vec<u8>)> = HashMap::new();
-        for (doc_id, (_, doc)) in self.docs.iter().enumerate() {
-            for (latent, weight) in doc.vector.iter() {
-                let code = self.quantizer.quantize(weight);
-                if code > 0 {
-                    let list = lists.entry(latent).or_default();
-                    list.0.push(doc_id as u32);
-                    list.1.push(code);
+    impl SegmentInput for MemInput<'_> {
+        fn num_docs(&self) -> u32 {
+            u32::try_from(self.docs.len()).unwrap_or(u32::MAX)
+        }
+
+        fn for_each_list(&mut self, f: &mut ListSink<'_>) -> Result<()> {
+            // Invert: latent -> (docs, impact codes), docs ascending because we walk in doc order.
+            let mut lists: HashMap<u32, (Vec<u32>, Vec<u8>)> = HashMap::new();
+            for (doc_id, (_, doc)) in self.docs.iter().enumerate() {
+                for (latent, weight) in doc.vector.iter() {
+                    let code = self.quantizer.quantize(weight);
+                    if code > 0 {
+                        let list = lists.entry(latent).or_default();
+                        list.0.push(doc_id as u32);
+                        list.1.push(code);
+                    }
                 }
             }
+            let mut latents: Vec<u32> = lists.keys().copied().collect();
+            latents.sort_unstable();
+            for latent in latents {
+                let (docs, impacts) = &lists[&latent];
+                f(latent, docs, impacts)?;
+            }
+            Ok(())
         }
-        let mut latents: Vec<u32> = lists.keys().copied().collect();
-        latents.sort_unstable();
-        for latent in latents {
-            let (docs, impacts) = &lists[&latent];
-            f(latent, docs, impacts)?;
+
+        fn for_each_record(&mut self, f: &mut RecordSink<'_>) -> Result<()> {
+            for (key, doc) in self.docs {
+                f(key, &encode_record(key, &crate::document::PreparedDocument::new(key, (*doc).clone())?))?;
+            }
+            Ok(())
         }
-        Ok(())
     }
 
-    fn for_each_record(&mut self, f: &mut RecordSink<'_>) -> Result<()> {
-        for (key, doc) in self.docs {
-            f(key, &encode_record(key, doc))?;
-        }
-        Ok(())
+    /// Builds segment `id` from documents in memory and writes it (synced when `sync`; tests).
+    pub(crate) fn write_segment(
+        storage: &dyn Storage,
+        id: u64,
+        docs: &[(&[u8], &Document)],
+        quantizer: &Quantizer,
+        dims: u32,
+        sync: bool,
+    ) -> Result<()> {
+        write_segment_from(storage, id, &mut MemInput::new(docs, quantizer), dims, quantizer.max_weight(), sync)
+            .map(|_| ())
     }
-}
 
-/// Builds segment `id` from documents in memory and writes it (synced when `sync`).
-pub(crate) fn write_segment(
-    storage: &dyn Storage,
-    id: u64,
-    docs: &[(&[u8], &Document)],
-    quantizer: &Quantizer,
-    dims: u32,
-    sync: bool,
-) -> Result<()> {
-    write_segment_from(storage, id, &mut MemInput::new(docs, quantizer), dims, quantizer.max_weight(), sync).map(|_| ())
-}
-
-/// Serializes a segment from documents in memory into bytes (tests and fuzzing).
-#[cfg(test)]
-pub(crate) fn build_segment(id: u64, docs: &[(&[u8], &Document)], quantizer: &Quantizer, dims: u32) -> Result<Vec<u8>> {
-    let storage = crate::storage::MemStorage::new();
-    write_segment(&storage, id, docs, quantizer, dims, false)?;
-    storage.read(&segment_file_name(id)).map_err(|e| Error::io(segment_file_name(id), "read", e))
+    /// Serializes a segment from documents in memory into bytes (tests and fuzzing).
+    pub(crate) fn build_segment(
+        id: u64,
+        docs: &[(&[u8], &Document)],
+        quantizer: &Quantizer,
+        dims: u32,
+    ) -> Result<Vec<u8>> {
+        let storage = crate::storage::MemStorage::new();
+        write_segment(&storage, id, docs, quantizer, dims, false)?;
+        storage.read(&crate::files::segment(id)).map_err(|e| Error::io(crate::files::segment(id), "read", e))
+    }
 }

@@ -102,29 +102,6 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn location(&self) -> String;
 }
 
-/// Atomically replaces `name` with `bytes`: written to `tmp`, synced, renamed over `name`, and the directory
-/// synced (no syncs when `sync` is false). A reader sees the old or the new file, never a mix.
-pub(crate) fn replace_file(
-    storage: &dyn Storage,
-    tmp: &str,
-    name: &str,
-    bytes: &[u8],
-    sync: bool,
-) -> crate::Result<()> {
-    use crate::Error;
-    let mut f = storage.create(tmp).map_err(|e| Error::io(tmp, "create", e))?;
-    f.write_all(bytes).map_err(|e| Error::io(tmp, "write", e))?;
-    if sync {
-        f.sync().map_err(|e| Error::io(tmp, "sync", e))?;
-    }
-    drop(f);
-    storage.rename(tmp, name).map_err(|e| Error::io(name, "rename", e))?;
-    if sync {
-        storage.sync_dir().map_err(|e| Error::io(storage.location(), "sync directory", e))?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -714,8 +714,7 @@ impl Shell {
     fn segments(&mut self) -> Result<(), String> {
         let segs = self.db()?.segments();
         let mut cols = vec!["id", "documents", "deleted", "nonzeros", "bytes"];
-        let names: Vec<&'static str> =
-            segs.first().map(|s| s.sections.iter().map(|(n, _)| *n).collect()).unwrap_or_default();
+        let names: &[&str] = if segs.is_empty() { &[] } else { &splaredb::SectionSizes::NAMES };
         cols.extend(names.iter());
         let mut t = Table::new(&cols);
         for s in segs {
@@ -726,7 +725,7 @@ impl Shell {
                 s.postings.into(),
                 s.bytes.into(),
             ];
-            row.extend(s.sections.iter().map(|(_, b)| Cell::from(*b)));
+            row.extend(s.sections.to_array().into_iter().map(Cell::from));
             t.push(row);
         }
         self.show(&t);

@@ -11,9 +11,6 @@ use splaredb::{Database, Document, Durability, Options, SearchOptions};
 use crate::measure::{exact_top_k, peak_rss_bytes, recall, Latency};
 use crate::Vectors;
 
-/// Sections of a segment that make up the inverted index (format-spec.md §3).
-const INVERTED_SECTIONS: [&str; 3] = ["postings", "blocks", "latents"];
-
 /// One measured search mode.
 #[derive(Debug, Serialize)]
 pub struct RunLine {
@@ -100,12 +97,8 @@ pub fn run(docs_path: &Path, queries_path: &Path, config: &RunConfig, work: &Pat
     let build_seconds = start.elapsed().as_secs_f64();
     let segments = db.segments();
     let segment_bytes = segments.iter().map(|s| s.bytes).sum();
-    let index_bytes: u64 = segments
-        .iter()
-        .flat_map(|s| s.sections.iter())
-        .filter(|(name, _)| INVERTED_SECTIONS.contains(name))
-        .map(|(_, b)| b)
-        .sum();
+    // Postings, block metadata and the latent directory: everything search reads.
+    let index_bytes: u64 = segments.iter().map(|s| s.sections.inverted_index()).sum();
 
     let snap = db.read();
     let mut threads = config.threads.clone();

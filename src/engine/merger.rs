@@ -12,14 +12,16 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::db::{Shared, Writer};
+use super::install::Install;
+use super::{Engine, Writer};
 use crate::error::{Error, Result};
-use crate::manifest::{write_manifest, SegmentMeta};
+use crate::files;
+use crate::manifest::SegmentMeta;
 use crate::merge::{MergeInput, DROPPED};
-use crate::options::Durability;
-use crate::segment::{deletes_file_name, segment_file_name, write_deletes, write_segment_from, DeleteSet, Segment};
+use crate::merge_policy::SegmentStats;
+use crate::segment::{write_deletes, write_segment_from, DeleteSet, Segment};
 use crate::version::{SegmentView, Version};
 
 /// A merge picked under the writer lock.
@@ -98,7 +100,7 @@ impl MergeScheduler {
     fn reserve(&self, job: &MergeJob) {
         let mut st = self.state.lock();
         st.merging.extend(job.input_ids.iter().copied());
-        st.building.insert(segment_file_name(job.new_id));
+        st.building.insert(files::segment(job.new_id));
     }
 
     fn release(&self, job: &MergeJob) {
@@ -106,23 +108,23 @@ impl MergeScheduler {
         for id in &job.input_ids {
             st.merging.remove(id);
         }
-        st.building.remove(&segment_file_name(job.new_id));
+        st.building.remove(&files::segment(job.new_id));
         self.changed.notify_all();
     }
 }
 
-impl Shared {
+impl Engine {
     /// The policy's next merge among segments no other merge holds, as positions in `version.segments`.
     fn next_candidates(&self, version: &Version) -> Option<Vec<usize>> {
         let policy = self.options.merge_policy.as_ref()?;
         let reserved = self.merges.reserved();
         let available: Vec<usize> =
             (0..version.segments.len()).filter(|&i| !reserved.contains(&version.segments[i].segment.id())).collect();
-        let stats: Vec<crate::SegmentStats> = available
+        let stats: Vec<SegmentStats> = available
             .iter()
             .map(|&i| {
                 let v = &version.segments[i];
-                crate::SegmentStats { documents: v.segment.num_docs(), deleted: v.deletes.count() }
+                SegmentStats { documents: v.segment.num_docs(), deleted: v.deletes.count() }
             })
             .collect();
         policy.candidates(&stats).map(|picked| picked.into_iter().map(|p| available[p]).collect())
@@ -181,25 +183,21 @@ impl Shared {
         self.merges.reserve(&job);
         let result = self.build_merge(&job, progress).and_then(|built| self.commit_merge(writer, &job, built));
         self.merges.release(&job);
-        if let Err(e) = &result {
-            writer.poisoned = Some(format!("merge failed: {e}"));
-        }
-        result
+        writer.poison_on_error("merge", result)
     }
 
     fn prepare_merge(&self, writer: &mut Writer, inputs: &[usize]) -> MergeJob {
         let views: Vec<SegmentView> = inputs.iter().map(|&i| writer.latest.segments[i].clone()).collect();
         let input_ids = views.iter().map(|v| v.segment.id()).collect();
         // Reserved in memory; the next manifest written records the higher counter.
-        let new_id = writer.manifest.next_file_id;
-        writer.manifest.next_file_id += 1;
+        let new_id = writer.next_file_number();
         MergeJob { views, input_ids, new_id }
     }
 
     /// Writes the merged segment (no lock needed: the inputs are immutable, their deletions as of the pick).
     fn build_merge(&self, job: &MergeJob, progress: &mut dyn FnMut(u64, u64)) -> Result<BuiltMerge> {
         let storage = self.storage.as_ref();
-        let sync = self.options.durability != Durability::Off;
+        let sync = self.sync();
         let mut input = MergeInput::new(&job.views).with_progress(progress);
         let num_docs = crate::segment::SegmentInput::num_docs(&input);
         if num_docs > 0 {
@@ -210,13 +208,13 @@ impl Shared {
 
     fn commit_merge(&self, writer: &mut Writer, job: &MergeJob, built: BuiltMerge) -> Result<()> {
         let storage = self.storage.as_ref();
-        let sync = self.options.durability != Durability::Off;
+        let sync = self.sync();
         let latest = writer.latest.clone();
         // Deletions that reached the inputs while the merge ran move to the new segment.
         let mut late = DeleteSet::empty(built.num_docs);
         for (k, id) in job.input_ids.iter().enumerate() {
             let now = latest.segments.iter().find(|v| v.segment.id() == *id).ok_or_else(|| {
-                Error::corrupt(segment_file_name(*id), "a merge input left the database while being merged")
+                Error::corrupt(files::segment(*id), "a merge input left the database while being merged")
             })?;
             for doc in 0..now.segment.num_docs() {
                 if now.deletes.contains(doc) && !job.views[k].deletes.contains(doc) {
@@ -233,19 +231,22 @@ impl Shared {
             del_gen = 1;
             write_deletes(storage, job.new_id, del_gen, &late, sync)?;
         }
-        if built.num_docs > 0 && sync {
-            storage.sync_dir().map_err(|e| Error::io(storage.location(), "sync directory", e))?;
-        }
-        let obsolete_deletes: Vec<String> = manifest
+        let obsolete: Vec<String> = manifest
             .segments
             .iter()
             .filter(|m| job.input_ids.contains(&m.id) && m.del_gen > 0)
-            .map(|m| deletes_file_name(m.id, m.del_gen))
+            .map(|m| files::deletes(m.id, m.del_gen))
             .collect();
         manifest.segments.retain(|m| !job.input_ids.contains(&m.id));
+        let mut segments: Vec<SegmentView> =
+            latest.segments.iter().filter(|v| !job.input_ids.contains(&v.segment.id())).cloned().collect();
         if built.num_docs > 0 {
             let at = manifest.segments.partition_point(|m| m.id < job.new_id);
             manifest.segments.insert(at, SegmentMeta { id: job.new_id, num_docs: built.num_docs, del_gen });
+            // Opened (and validated) before the manifest names it.
+            let segment = Arc::new(Segment::open(storage, job.new_id)?);
+            let at = segments.partition_point(|v| v.segment.id() < job.new_id);
+            segments.insert(at, SegmentView { deletes: Arc::new(late), segment });
         }
         // The merge persists the effects (deletions, replaced documents dropped) of every transaction up to
         // `latest.seq`, also those after the last checkpoint, whose WAL records may not be durable yet (Normal
@@ -254,43 +255,40 @@ impl Shared {
         if sync && latest.seq > writer.manifest.flushed_seq && writer.wal.durable_offset() < writer.wal.len() {
             writer.wal.sync()?;
         }
-        write_manifest(storage, &manifest, sync)?;
-
-        // Committed: publish, then retire the inputs (their files go when no snapshot reads them any more).
-        let mut segments: Vec<SegmentView> =
-            latest.segments.iter().filter(|v| !job.input_ids.contains(&v.segment.id())).cloned().collect();
-        if built.num_docs > 0 {
-            let segment = Arc::new(Segment::open(storage, job.new_id)?);
-            let at = segments.partition_point(|v| v.segment.id() < job.new_id);
-            segments.insert(at, SegmentView { deletes: Arc::new(late), segment });
-        }
-        let next = Arc::new(Version { segments, ..(*latest).clone() });
-        writer.latest = next.clone();
-        writer.manifest.segments = manifest.segments;
+        let version = Version { segments, ..(*latest).clone() };
+        let retired = job.views.iter().map(|v| v.segment.clone()).collect();
+        self.install(writer, Install { manifest, version, wal: None, obsolete, retired })?;
         for id in &job.input_ids {
             writer.dirty.remove(id);
         }
-        self.publish(next, true);
-        for view in &job.views {
-            view.segment.retire(self.storage.clone(), self.retained.clone());
-        }
-        for name in obsolete_deletes {
-            let _ = storage.remove(&name);
-        }
         Ok(())
+    }
+}
+
+/// Takes the writer lock for the background thread. After shutdown it stops waiting: a write transaction
+/// that outlives its database handle (an owned one) may hold the lock in the very thread that waits for this
+/// one to exit. `None` then: the merge is abandoned, its file an orphan the next open removes.
+fn lock_writer<'a>(engine: &Engine, lock: &'a Mutex<Writer>) -> Option<MutexGuard<'a, Writer>> {
+    loop {
+        if let Some(writer) = lock.try_lock_for(std::time::Duration::from_millis(20)) {
+            return Some(writer);
+        }
+        if engine.merges.state.lock().shutdown {
+            return None;
+        }
     }
 }
 
 /// The background merge thread: waits for flushes, then runs the policy's merges one at a time, holding the
 /// writer lock only to pick and to commit. It exits when the database shuts down (a merge in progress is
 /// finished and committed first).
-pub(crate) fn run_background(shared: Arc<Shared>) {
-    let Some(writer_lock) = shared.writer.as_ref() else { return };
+pub(crate) fn run_background(engine: Arc<Engine>) {
+    let Some(writer_lock) = engine.writer.as_ref() else { return };
     loop {
         let looking_at = {
-            let mut st = shared.merges.state.lock();
+            let mut st = engine.merges.state.lock();
             while st.flushes == st.seen && !st.shutdown {
-                shared.merges.changed.wait(&mut st);
+                engine.merges.changed.wait(&mut st);
             }
             if st.shutdown {
                 return;
@@ -299,28 +297,29 @@ pub(crate) fn run_background(shared: Arc<Shared>) {
         };
         loop {
             let job = {
-                let mut writer = writer_lock.lock();
-                if shared.check_writable(&writer).is_err() {
+                let Some(mut writer) = lock_writer(&engine, writer_lock) else { return };
+                if engine.check_writable(&writer).is_err() {
                     break;
                 }
-                let Some(inputs) = shared.next_candidates(&writer.latest) else { break };
-                let job = shared.prepare_merge(&mut writer, &inputs);
-                shared.merges.reserve(&job);
+                let Some(inputs) = engine.next_candidates(&writer.latest) else { break };
+                let job = engine.prepare_merge(&mut writer, &inputs);
+                engine.merges.reserve(&job);
                 job
             };
-            let built = shared.build_merge(&job, &mut |_, _| {});
-            let mut writer = writer_lock.lock();
-            let result = built.and_then(|b| shared.commit_merge(&mut writer, &job, b));
-            if let Err(e) = result {
-                // Surfaced to the application by the next write, like any write-path failure.
-                writer.poisoned = Some(format!("background merge failed: {e}"));
-            }
+            let built = engine.build_merge(&job, &mut |_, _| {});
+            let Some(mut writer) = lock_writer(&engine, writer_lock) else {
+                engine.merges.release(&job);
+                return;
+            };
+            let result = built.and_then(|b| engine.commit_merge(&mut writer, &job, b));
+            // Surfaced to the application by the next write, like any write-path failure.
+            let _ = writer.poison_on_error("background merge", result);
             drop(writer);
-            shared.merges.release(&job);
+            engine.merges.release(&job);
         }
         // Every flush up to `looking_at` has been looked at: nothing more to merge for them.
-        let mut st = shared.merges.state.lock();
+        let mut st = engine.merges.state.lock();
         st.seen = looking_at;
-        shared.merges.changed.notify_all();
+        engine.merges.changed.notify_all();
     }
 }

@@ -4,29 +4,14 @@
 //! next transactions append, and the next leader syncs them all at once.
 //!
 //! A commit becomes visible to snapshots only after it is durable (versions are published in sequence order,
-//! see `Shared::publish`), so in `Full` mode no reader ever sees a transaction a power loss could undo.
+//! see `Engine::publish`), so in `Full` mode no reader ever sees a transaction a power loss could undo.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::storage::SyncHandle;
-
-/// The WAL position one commit needs to be durable.
-pub(crate) struct SyncTarget {
-    /// The WAL file number.
-    pub(crate) number: u64,
-    /// The end of the commit's record in that file.
-    pub(crate) end: u64,
-    pub(crate) name: String,
-    /// Bytes appended to the file so far (grows while we wait).
-    pub(crate) appended: Arc<AtomicU64>,
-    /// The WAL writer's durable offset, raised after a successful fsync.
-    pub(crate) durable: Arc<AtomicU64>,
-    pub(crate) handle: Arc<dyn SyncHandle>,
-}
+use crate::wal::SyncTarget;
 
 /// Serializes WAL fsyncs and remembers how far the WAL is durable.
 #[derive(Default)]

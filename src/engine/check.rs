@@ -3,12 +3,12 @@
 
 use std::collections::HashSet;
 
-use crate::db::orphan_files;
-use crate::manifest::{read_manifest, MANIFEST_FILE};
+use crate::files;
+use crate::manifest::read_manifest;
 use crate::segment::{read_deletes, LatentEntry, Segment, BLOCK_LEN};
 use crate::storage::Storage;
 use crate::version::Version;
-use crate::wal::{parse_wal_file_name, read_wal, wal_file_name};
+use crate::wal::read_wal;
 
 /// What [`Database::check`](crate::Database::check) found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub(crate) fn check(storage: &dyn Storage, version: &Version, retained: &HashSet
     let manifest = match read_manifest(storage) {
         Ok(Some(m)) => m,
         Ok(None) => {
-            report.problems.push(format!("{MANIFEST_FILE}: missing"));
+            report.problems.push(format!("{}: missing", files::MANIFEST));
             return report;
         }
         Err(e) => {
@@ -62,14 +62,15 @@ pub(crate) fn check(storage: &dyn Storage, version: &Version, retained: &HashSet
     if let Err(e) = crate::labels::read_labels(storage) {
         report.problems.push(e.to_string());
     }
-    for orphan in orphan_files(&names, &manifest).into_iter().filter(|n| !retained.contains(n)) {
+    for orphan in manifest.orphans(&names).into_iter().filter(|n| !retained.contains(n)) {
         report.problems.push(format!("{orphan}: orphan file, not referenced by the manifest"));
     }
     let manifest_ids: Vec<u64> = manifest.segments.iter().map(|s| s.id).collect();
     let version_ids: Vec<u64> = version.segments.iter().map(|v| v.segment.id()).collect();
     if manifest_ids != version_ids {
         report.problems.push(format!(
-            "{MANIFEST_FILE}: lists segments {manifest_ids:x?} but the open database uses {version_ids:x?}"
+            "{}: lists segments {manifest_ids:x?} but the open database uses {version_ids:x?}",
+            files::MANIFEST
         ));
     }
 
@@ -101,7 +102,7 @@ pub(crate) fn check(storage: &dyn Storage, version: &Version, retained: &HashSet
                     if (0..meta.num_docs).any(|d| on_disk.contains(d) && !view.deletes.contains(d)) {
                         report.problems.push(format!(
                             "{}: deletes documents the open database still has",
-                            crate::segment::deletes_file_name(meta.id, meta.del_gen)
+                            files::deletes(meta.id, meta.del_gen)
                         ));
                     }
                 }
@@ -111,11 +112,11 @@ pub(crate) fn check(storage: &dyn Storage, version: &Version, retained: &HashSet
     }
 
     let mut wal_numbers: Vec<u64> =
-        names.iter().filter_map(|n| parse_wal_file_name(n)).filter(|&n| n >= manifest.log_number).collect();
+        names.iter().filter_map(|n| files::parse_wal(n)).filter(|&n| n >= manifest.log_number).collect();
     wal_numbers.sort_unstable();
     let mut next_seq = manifest.flushed_seq + 1;
     for number in wal_numbers {
-        let name = wal_file_name(number);
+        let name = files::wal(number);
         match storage
             .read(&name)
             .map_err(|e| e.to_string())

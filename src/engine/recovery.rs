@@ -10,7 +10,7 @@ use crate::segment::{read_deletes, DeleteSet, Segment};
 use crate::storage::Storage;
 use crate::vector::Quantizer;
 use crate::version::{SegmentView, Version};
-use crate::wal::{parse_wal_file_name, read_wal_prefix, wal_file_name, WalContents};
+use crate::wal::{read_wal_prefix, WalContents};
 
 /// The end of the WAL as recovery found it.
 #[derive(Debug, Clone, Copy)]
@@ -96,11 +96,9 @@ pub(crate) fn load(
                 version.segments.push(view);
             }
             Err(e) => match salvage.as_deref_mut() {
-                Some(report) => report.lost_segments.push((
-                    crate::segment::segment_file_name(meta.id),
-                    meta.num_docs,
-                    e.to_string(),
-                )),
+                Some(report) => {
+                    report.lost_segments.push((crate::files::segment(meta.id), meta.num_docs, e.to_string()))
+                }
                 None => return Err(e),
             },
         }
@@ -108,12 +106,12 @@ pub(crate) fn load(
 
     let names = storage.list().map_err(|e| Error::io(storage.location(), "list", e))?;
     let mut wal_numbers: Vec<u64> =
-        names.iter().filter_map(|n| parse_wal_file_name(n)).filter(|&n| n >= manifest.log_number).collect();
+        names.iter().filter_map(|n| crate::files::parse_wal(n)).filter(|&n| n >= manifest.log_number).collect();
     wal_numbers.sort_unstable();
     let mut tail = None;
     let mut dirty = BTreeSet::new();
     for number in wal_numbers {
-        let name = wal_file_name(number);
+        let name = crate::files::wal(number);
         let data = storage.read(&name).map_err(|e| Error::io(&name, "read", e))?;
         let (contents, damage) = match read_wal_prefix(&data, &name, number, version.seq + 1) {
             Ok(found) => found,
@@ -131,8 +129,8 @@ pub(crate) fn load(
         };
         for record in contents.records {
             for op in &record.ops {
-                if let crate::wal::Op::Put { doc, .. } = op {
-                    doc.vector.check_dims(manifest.dims).map_err(|e| Error::corrupt(&name, e.to_string()))?;
+                if let crate::op::Op::Put { doc, .. } = op {
+                    doc.doc.vector.check_dims(manifest.dims).map_err(|e| Error::corrupt(&name, e.to_string()))?;
                 }
             }
             version = version.apply(record.seq, record.ops, quantizer, &mut dirty);
