@@ -41,8 +41,6 @@ mod document;
 pub mod encoder;
 mod engine;
 mod error;
-#[cfg(feature = "encoder")]
-pub mod eval;
 mod files;
 #[doc(hidden)]
 pub mod fuzzing;

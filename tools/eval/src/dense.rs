@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use splaredb::encoder::Encoder;
-use splaredb::eval::{BeirDataset, EvalError, EvalResult, IndexStats, Ranking, System};
+use splaredb_eval_core::{BeirDataset, EvalError, EvalResult, IndexStats, Ranking, System};
 
 /// Texts per [`Encoder::embed`] call while indexing.
 const CHUNK: usize = 256;
@@ -184,7 +184,7 @@ mod tests {
     use std::path::Path;
 
     use splaredb::encoder::{cached_model_dir, EncoderOptions, DEFAULT_MODEL};
-    use splaredb::eval::{evaluate, BeirDataset, EvalOptions};
+    use splaredb_eval_core::{evaluate, BeirDataset, EvalOptions};
 
     use super::*;
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use splaredb::encoder::{resolve_model, Encoder, EncoderOptions, Precision, DEFAULT_MODEL};
-use splaredb::eval::{evaluate, markdown_table, BeirDataset, EvalOptions, EvalReport, SplaredbSystem, System};
+use splaredb_eval_core::{evaluate, markdown_table, BeirDataset, EvalOptions, EvalReport, SplaredbSystem, System};
 
 #[derive(Parser)]
 #[command(name = "splaredb-eval", version, about = "Retrieval quality on BEIR-layout datasets")]

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use splaredb::encoder::{Encoder, TextKind};
-use splaredb::eval::BeirDataset;
+use splaredb_eval_core::BeirDataset;
 
 use crate::Vectors;
 

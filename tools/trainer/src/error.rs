@@ -48,7 +48,7 @@ pub enum TrainError {
     Encoder(#[from] splaredb::encoder::EncoderError),
     /// The evaluation harness failed.
     #[error(transparent)]
-    Eval(#[from] splaredb::eval::EvalError),
+    Eval(#[from] splaredb_eval_core::EvalError),
 }
 
 /// Result of the trainer's operations.

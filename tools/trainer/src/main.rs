@@ -17,7 +17,7 @@ use splare_trainer::optim::AdamSettings;
 use splare_trainer::states::{collect_states, read_texts};
 use splare_trainer::train_sae::{SaeOptions, SaeRun};
 use splaredb::encoder::{resolve_model, Encoder, EncoderOptions};
-use splaredb::eval::{evaluate, markdown_table, BeirDataset, EvalOptions, EvalReport, SplaredbSystem};
+use splaredb_eval_core::{evaluate, markdown_table, BeirDataset, EvalOptions, EvalReport, SplaredbSystem};
 
 #[derive(Parser)]
 #[command(name = "splare-trainer", version, about = "Train SAEs and fine-tune SPLARE models for splaredb")]

@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use splaredb::encoder::Encoder;
-use splaredb::eval::{BeirDataset, SplaredbSystem, System};
+use splaredb_eval_core::{BeirDataset, SplaredbSystem, System};
 
 use crate::data::Example;
 use crate::error::{TrainError, TrainResult};

@@ -9,8 +9,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{BeirDataset, EvalError, EvalResult, IndexStats, Ranking, System};
-use crate::encoder::{Encoder, EncoderError};
-use crate::{Database, Durability, ImportOptions, Options, TextDocument};
+use splaredb::encoder::{Encoder, EncoderError};
+use splaredb::{Database, Durability, ImportOptions, Options, TextDocument};
 
 /// Written next to a finished index; an index without it is resumed.
 const COMPLETE: &str = "complete.json";
@@ -67,7 +67,7 @@ impl SplaredbSystem {
         let id = self.encoder.identity();
         // Vectors differ slightly between precisions: f32 indexes keep their old names, others are apart.
         let precision = match self.encoder.precision() {
-            crate::encoder::Precision::F32 => String::new(),
+            splaredb::encoder::Precision::F32 => String::new(),
             p => format!("-{}", p.name()),
         };
         Ok(self.work.join(format!(
@@ -88,7 +88,7 @@ impl System for SplaredbSystem {
     fn model(&self) -> Option<String> {
         let name = &self.encoder.identity().name;
         Some(match self.encoder.precision() {
-            crate::encoder::Precision::F32 => name.clone(),
+            splaredb::encoder::Precision::F32 => name.clone(),
             p => format!("{name} ({})", p.name()),
         })
     }

@@ -2,18 +2,19 @@
 //! reading and sampling, metric computation against hand-computed values, splaredb as a system (index built
 //! once, reused), and typed errors for malformed files.
 
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use splaredb::eval::{
+use splaredb_eval_core::{
     evaluate, in_sample, markdown_table, BeirDataset, EvalError, EvalOptions, EvalReport, EvalResult, IndexStats,
     Ranking, SplaredbSystem, System,
 };
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/beir-mini")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/beir-mini")
 }
 
 /// A system answering from a fixed table of rankings.

@@ -45,10 +45,10 @@ pub enum EvalError {
     Invalid(String),
     /// The database failed.
     #[error(transparent)]
-    Database(#[from] crate::Error),
+    Database(#[from] splaredb::Error),
     /// The encoder failed.
     #[error(transparent)]
-    Encoder(#[from] crate::encoder::EncoderError),
+    Encoder(#[from] splaredb::encoder::EncoderError),
     /// A baseline system failed (its own message).
     #[error("{0}")]
     System(String),

@@ -3,6 +3,7 @@
 //! pseudo-terminal. Uses the tiny BERT fixture model for speed (`--model`), and the default model for one real
 //! multilingual search.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::Write;
@@ -12,7 +13,7 @@ use std::process::{Command, Output, Stdio};
 const BIN: &str = env!("CARGO_BIN_EXE_splaredb");
 
 fn tiny() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-bert")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-bert")
 }
 
 fn run(args: &[&str], stdin: &str) -> Output {
@@ -117,7 +118,7 @@ fn errors_exit_codes_bail_and_readonly() {
     assert!(text(&run(&["--help"], "").stdout).contains("-readonly"));
     // Opening a missing database read-only fails; a model that does not fit fails at open.
     assert_eq!(run(&["-readonly", dir.path().join("missing").to_str().unwrap()], "").status.code(), Some(1));
-    let xlmr = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-xlmr");
+    let xlmr = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-xlmr");
     let out = run(&["--model", xlmr.to_str().unwrap(), &db, ".get a"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("model mismatch"), "{}", text(&out.stderr));
