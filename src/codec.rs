@@ -41,6 +41,42 @@ impl ByteWriter {
     }
 }
 
+/// Reads the fields of a fixed-size record in the order they were written: the offsets follow from the
+/// field sizes, so a record's encoder and decoder cannot disagree on them. The caller hands it exactly one
+/// record (whose length the format's validation checked); reading past it is a bug.
+pub(crate) struct Fields<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Fields<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Fields { data, pos: 0 }
+    }
+    fn take<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        out.copy_from_slice(&self.data[self.pos..self.pos + N]);
+        self.pos += N;
+        out
+    }
+    pub(crate) fn u8(&mut self) -> u8 {
+        self.take::<1>()[0]
+    }
+    pub(crate) fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take())
+    }
+    pub(crate) fn u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.take())
+    }
+    pub(crate) fn f32(&mut self) -> f32 {
+        f32::from_le_bytes(self.take())
+    }
+    /// Bytes read so far.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+}
+
 /// The input ended early or held an impossible value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DecodeError(pub(crate) String);

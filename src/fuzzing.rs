@@ -6,7 +6,7 @@
 
 use crate::codec::{crc32, read_u32, read_u64};
 use crate::manifest::Manifest;
-use crate::segment::{Segment, BLOCK_LEN, FOOTER_LEN, NUM_SECTIONS};
+use crate::segment::{Footer, Segment, NUM_SECTIONS};
 use crate::storage::FileBytes;
 use crate::wal::{read_wal, WAL_HEADER_LEN};
 
@@ -72,29 +72,28 @@ pub fn manifest(data: &[u8]) {
 /// Opens bytes as a segment and, if it opens, reads everything in it.
 pub fn segment(data: &[u8]) {
     let bytes = prepare(data, |b| {
-        if b.len() < FOOTER_LEN + 16 {
+        if b.len() < Footer::LEN + 16 {
             return;
         }
-        let footer = b.len() - FOOTER_LEN;
+        let footer = b.len() - Footer::LEN;
         for i in 0..NUM_SECTIONS {
-            let d = footer + i * 20;
+            let d = footer + i * Footer::SECTION_LEN;
             let (offset, len) = (read_u64(b, d) as usize, read_u64(b, d + 8) as usize);
             if offset <= footer && len <= footer - offset {
                 let crc = crc32(&b[offset..offset + len]);
                 put_u32(b, d + 16, crc);
             }
         }
-        let crc = crc32(&b[footer..footer + FOOTER_LEN - 16]);
-        put_u32(b, footer + FOOTER_LEN - 16, crc);
+        let crc = crc32(&b[footer..footer + Footer::CRC_OFFSET]);
+        put_u32(b, footer + Footer::CRC_OFFSET, crc);
     });
     // The segment id is whatever the footer says, so that check passes and the rest is reached.
-    let id = if bytes.len() >= FOOTER_LEN { read_u64(&bytes, bytes.len() - FOOTER_LEN + NUM_SECTIONS * 20) } else { 0 };
+    let id =
+        if bytes.len() >= Footer::LEN { read_u64(&bytes, bytes.len() - Footer::LEN + Footer::ID_OFFSET) } else { 0 };
     let Ok(seg) = Segment::from_bytes(id, "fuzz.seg".into(), FileBytes::new(bytes)) else { return };
-    let mut docs = [0u32; BLOCK_LEN];
-    for entry in seg.latent_entries() {
-        for b in entry.first_block..entry.first_block + entry.num_blocks {
-            let meta = seg.block(b as usize);
-            let _ = seg.decode(&meta, &mut docs);
+    for mut cursor in seg.all_postings() {
+        while cursor.next_block() {
+            let _ = cursor.decode();
         }
     }
     for doc in 0..seg.num_docs().min(64) {

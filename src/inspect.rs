@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use crate::error::Result;
-use crate::segment::BLOCK_LEN;
 use crate::snapshot::Snapshot;
+use crate::vector::rank_order;
 
 /// Where one latent fires, as [`Snapshot::latent_info`] reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,22 +51,19 @@ impl Snapshot {
         let mut info = LatentInfo { latent, documents: 0, postings: 0, blocks: 0, max_impact: 0.0, top: vec![] };
         // Candidates by quantized impact; their full-precision weights are read afterwards.
         let mut candidates: Vec<(u8, Vec<u8>)> = Vec::new();
-        let mut docs = [0u32; BLOCK_LEN];
         for view in &v.segments {
-            let Some(entry) = view.segment.latent(latent) else { continue };
+            let Some(mut cursor) = view.segment.postings(latent) else { continue };
+            let entry = *cursor.entry();
             info.postings += entry.doc_freq as u64;
             info.blocks += entry.num_blocks as u64;
             info.max_impact = info.max_impact.max(q.dequantize(entry.max_impact));
-            for b in entry.first_block..entry.first_block + entry.num_blocks {
-                let meta = view.segment.block(b as usize);
-                let impacts = view.segment.decode(&meta, &mut docs);
-                for (&doc, &impact) in docs.iter().zip(impacts) {
-                    if !view.deletes.contains(doc) {
-                        info.documents += 1;
-                        candidates.push((impact, view.segment.key(doc).to_vec()));
-                    }
+            cursor.try_for_each(|doc, impact| {
+                if !view.deletes.contains(doc) {
+                    info.documents += 1;
+                    candidates.push((impact, view.segment.key(doc).to_vec()));
                 }
-            }
+                Ok::<_, crate::error::Error>(())
+            })?;
         }
         for k in v.memtable.keys_at(v.seq) {
             if let Some(doc) = v.memtable.get_at(&k, v.seq) {
@@ -88,7 +85,7 @@ impl Snapshot {
                 }
             }
         }
-        exact.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        exact.sort_by(|a, b| rank_order(a.1, &a.0, b.1, &b.0));
         exact.truncate(top);
         info.top = exact;
         Ok(info)

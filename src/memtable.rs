@@ -14,7 +14,7 @@ use parking_lot::RwLock;
 use crate::document::PreparedDocument;
 use crate::error::Result;
 use crate::segment::{encode_record, ListSink, RecordSink, SegmentInput};
-use crate::vector::{Quantizer, SparseVector};
+use crate::vector::{rank_order, Quantizer, SparseVector};
 
 const LIVE: u64 = u64::MAX;
 
@@ -160,7 +160,7 @@ impl Memtable {
             .map(|(slot, &score)| (score, slot as u32))
             .collect();
         let order = |a: &(f32, u32), b: &(f32, u32)| {
-            b.0.total_cmp(&a.0).then_with(|| inner.slots[a.1 as usize].key.cmp(&inner.slots[b.1 as usize].key))
+            rank_order(a.0, &inner.slots[a.1 as usize].key, b.0, &inner.slots[b.1 as usize].key)
         };
         if hits.len() > k && k > 0 {
             hits.select_nth_unstable_by(k - 1, order);

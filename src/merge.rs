@@ -7,7 +7,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::error::{Error, Result};
-use crate::segment::{ListSink, RecordSink, SegmentInput, SequentialRecords, BLOCK_LEN};
+use crate::segment::{ListSink, RecordSink, SegmentInput, SequentialRecords};
 use crate::version::SegmentView;
 
 pub(crate) const DROPPED: u32 = u32::MAX;
@@ -72,27 +72,24 @@ impl SegmentInput for MergeInput<'_> {
         latents.sort_unstable();
         latents.dedup();
         let mut pairs: Vec<(u32, u8)> = Vec::new();
-        let mut block_docs = [0u32; BLOCK_LEN];
         let (mut docs, mut impacts) = (Vec::new(), Vec::new());
         for latent in latents {
             pairs.clear();
             for (input, view) in self.inputs.iter().enumerate() {
-                let Some(entry) = view.segment.latent(latent) else { continue };
-                for b in entry.first_block..entry.first_block + entry.num_blocks {
-                    let meta = view.segment.block(b as usize);
-                    let codes = view.segment.decode(&meta, &mut block_docs);
-                    for (&old, &code) in block_docs.iter().zip(codes) {
-                        let new = *self.remap[input].get(old as usize).ok_or_else(|| {
-                            Error::corrupt(
-                                view.segment.name(),
-                                format!("posting of latent {latent} names missing doc {old}"),
-                            )
-                        })?;
-                        if new != DROPPED {
-                            pairs.push((new, code));
-                        }
+                let Some(mut cursor) = view.segment.postings(latent) else { continue };
+                let remap = &self.remap[input];
+                cursor.try_for_each(|old, code| {
+                    let new = *remap.get(old as usize).ok_or_else(|| {
+                        Error::corrupt(
+                            view.segment.name(),
+                            format!("posting of latent {latent} names missing doc {old}"),
+                        )
+                    })?;
+                    if new != DROPPED {
+                        pairs.push((new, code));
                     }
-                }
+                    Ok::<_, Error>(())
+                })?;
             }
             if pairs.is_empty() {
                 continue;

@@ -166,7 +166,7 @@ impl SparseVector {
             return self.clone();
         }
         let mut order: Vec<usize> = (0..self.nnz()).collect();
-        let by_weight = |a: &usize, b: &usize| self.weights[*b].total_cmp(&self.weights[*a]).then(a.cmp(b));
+        let by_weight = |a: &usize, b: &usize| rank_order(self.weights[*a], a, self.weights[*b], b);
         order.select_nth_unstable_by(n - 1, by_weight);
         order.truncate(n);
         order.sort_unstable();
@@ -297,6 +297,13 @@ impl fmt::Debug for Quantizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Quantizer").field("max_weight", &self.max_weight).field("step", &self.step).finish()
     }
+}
+
+/// The ranking order of search results: score descending, then `tie` ascending (a key, or a segment-local doc
+/// id, which follows key order). `Less` means `a` ranks first. Every ranked list of the crate uses it, so
+/// results do not depend on where documents live.
+pub(crate) fn rank_order<T: Ord + ?Sized>(a: f32, a_tie: &T, b: f32, b_tie: &T) -> std::cmp::Ordering {
+    b.total_cmp(&a).then_with(|| a_tie.cmp(b_tie))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use crate::files;
 use crate::manifest::read_manifest;
-use crate::segment::{read_deletes, LatentEntry, Segment, BLOCK_LEN};
+use crate::segment::{read_deletes, Segment};
 use crate::storage::Storage;
 use crate::version::Version;
 use crate::wal::read_wal;
@@ -163,15 +163,15 @@ pub(crate) fn check(storage: &dyn Storage, version: &Version, retained: &HashSet
 /// Decodes every block: doc ids strictly increasing within a list and below the document count, impacts
 /// non-zero and at most the block maximum.
 fn check_postings(segment: &Segment, report: &mut CheckReport) {
-    let mut docs = [0u32; BLOCK_LEN];
-    for LatentEntry { latent, first_block, num_blocks, .. } in segment.latent_entries() {
+    for mut cursor in segment.all_postings() {
+        let latent = cursor.entry().latent;
         let mut previous: Option<u32> = None;
-        for b in first_block..first_block + num_blocks {
-            let meta = segment.block(b as usize);
-            let impacts = segment.decode(&meta, &mut docs);
+        while cursor.next_block() {
+            let (b, max_impact) = (cursor.block_index(), cursor.block().max_impact);
+            let (docs, impacts) = cursor.decode();
             for (&doc, &impact) in docs.iter().zip(impacts) {
                 let ordered = previous.is_none_or(|p| doc > p);
-                if !ordered || doc >= segment.num_docs() || impact == 0 || impact > meta.max_impact {
+                if !ordered || doc >= segment.num_docs() || impact == 0 || impact > max_impact {
                     report.problems.push(format!(
                         "{}: posting list of latent {latent} is malformed at block {b} (doc {doc}, impact {impact})",
                         segment.name()

@@ -11,8 +11,8 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use crate::error::{Error, Result};
-use crate::segment::{DeleteSet, Segment, BLOCK_LEN};
-use crate::vector::{Quantizer, SparseVector};
+use crate::segment::{DeleteSet, Segment};
+use crate::vector::{rank_order, Quantizer, SparseVector};
 
 thread_local! {
     /// Per-thread accumulator, kept between queries.
@@ -37,7 +37,7 @@ impl PartialOrd for Kept {
 impl Ord for Kept {
     fn cmp(&self, other: &Self) -> Ordering {
         // "Greater" = worse: lower score, or equal score and higher doc.
-        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+        rank_order(self.0, &self.1, other.0, &other.1)
     }
 }
 
@@ -63,21 +63,21 @@ pub(crate) fn top_k(
 
 /// Adds every posting of every query latent into `acc` (one slot per local doc).
 fn accumulate(segment: &Segment, query: &SparseVector, quantizer: &Quantizer, acc: &mut [f32]) -> Result<()> {
-    let mut docs = [0u32; BLOCK_LEN];
     for (latent, qw) in query.iter() {
-        let Some(entry) = segment.latent(latent) else { continue };
-        for b in entry.first_block..entry.first_block + entry.num_blocks {
-            let meta = segment.block(b as usize);
-            let impacts = segment.decode(&meta, &mut docs);
-            for (&doc, &code) in docs.iter().zip(impacts) {
-                let slot = acc.get_mut(doc as usize).ok_or_else(|| {
-                    Error::corrupt(segment.name(), format!("posting of latent {latent} names missing doc {doc}"))
-                })?;
-                *slot += qw * quantizer.dequantize(code);
-            }
-        }
+        let Some(mut cursor) = segment.postings(latent) else { continue };
+        cursor.try_for_each(|doc, code| {
+            let slot = acc.get_mut(doc as usize).ok_or_else(|| missing_doc(segment, latent, doc))?;
+            *slot += qw * quantizer.dequantize(code);
+            Ok::<_, Error>(())
+        })?;
     }
     Ok(())
+}
+
+/// The error for a posting that names a document the segment does not have (validation on open rules it
+/// out; reported, never panicked on).
+pub(super) fn missing_doc(segment: &Segment, latent: u32, doc: u32) -> Error {
+    Error::corrupt(segment.name(), format!("posting of latent {latent} names missing doc {doc}"))
 }
 
 /// The `k` best live documents with a positive score, best first (score descending, doc ascending).
@@ -101,7 +101,7 @@ fn select(acc: &[f32], deletes: &DeleteSet, k: usize) -> Vec<(f32, u32)> {
         }
     }
     let mut hits: Vec<(f32, u32)> = heap.into_iter().map(|Kept(s, d)| (s, d)).collect();
-    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    hits.sort_by(|a, b| rank_order(a.0, &a.1, b.0, &b.1));
     hits
 }
 

@@ -23,10 +23,10 @@
 use std::cell::RefCell;
 use std::collections::BinaryHeap;
 
-use super::exhaustive::{self, Kept};
+use super::exhaustive::{self, missing_doc, Kept};
 use crate::error::{Error, Result};
-use crate::segment::{DeleteSet, Segment, BLOCK_LEN};
-use crate::vector::{Quantizer, SparseVector};
+use crate::segment::{DeleteSet, LatentEntry, PostingCursor, Segment};
+use crate::vector::{rank_order, Quantizer, SparseVector};
 
 /// Relative margin for comparisons between sums added in different orders.
 const MARGIN: f32 = 1e-4;
@@ -46,8 +46,7 @@ thread_local! {
 struct Term {
     latent: u32,
     weight: f32,
-    first_block: u32,
-    num_blocks: u32,
+    entry: LatentEntry,
     bound: f32,
 }
 
@@ -132,7 +131,7 @@ pub(crate) fn top_k(
         let Some(entry) = segment.latent(latent) else { continue };
         let bound = weight * quantizer.dequantize(entry.max_impact);
         if bound > 0.0 {
-            terms.push(Term { latent, weight, first_block: entry.first_block, num_blocks: entry.num_blocks, bound });
+            terms.push(Term { latent, weight, entry, bound });
         }
     }
     if terms.len() > MAX_TERMS {
@@ -171,10 +170,6 @@ fn run(
     acc: &mut [f32],
     flags: &mut [bool],
 ) -> Result<Vec<(f32, u32)>> {
-    let mut docs = [0u32; BLOCK_LEN];
-    let missing = |latent: u32, doc: u32| {
-        Error::corrupt(segment.name(), format!("posting of latent {latent} names missing doc {doc}"))
-    };
     let mut tracker = Tracker { heap: BinaryHeap::with_capacity(k + 1), in_heap: flags, k, theta: 0.0 };
     // The largest partial score in each range of RANGE documents: computed when θ starts being tracked, then
     // kept up to date as postings are added.
@@ -194,24 +189,21 @@ fn run(
             }
         }
         let term = &terms[next];
-        for b in term.first_block..term.first_block + term.num_blocks {
-            let meta = segment.block(b as usize);
-            let impacts = segment.decode(&meta, &mut docs);
-            for (&doc, &code) in docs.iter().zip(impacts) {
-                let slot = acc.get_mut(doc as usize).ok_or_else(|| missing(term.latent, doc))?;
-                *slot += term.weight * quantizer.dequantize(code);
-                if tracking {
-                    let score = *slot;
-                    let r = &mut range_max[doc as usize / RANGE];
-                    if score > *r {
-                        *r = score;
-                    }
-                    if score > tracker.theta {
-                        tracker.offer(doc, score, deletes);
-                    }
+        PostingCursor::new(segment, term.entry).try_for_each(|doc, code| {
+            let slot = acc.get_mut(doc as usize).ok_or_else(|| missing_doc(segment, term.latent, doc))?;
+            *slot += term.weight * quantizer.dequantize(code);
+            if tracking {
+                let score = *slot;
+                let r = &mut range_max[doc as usize / RANGE];
+                if score > *r {
+                    *r = score;
+                }
+                if score > tracker.theta {
+                    tracker.offer(doc, score, deletes);
                 }
             }
-        }
+            Ok::<_, Error>(())
+        })?;
         if tracking {
             tracker.refresh(acc);
         }
@@ -226,11 +218,10 @@ fn run(
     for (i, term) in terms.iter().enumerate().skip(next) {
         let theta = tracker.theta * (1.0 - MARGIN);
         let after = rest[i + 1];
-        for b in term.first_block..term.first_block + term.num_blocks {
-            let meta = segment.block(b as usize);
-            // The block's docs follow the previous block's last doc (its `base`), or start at 0 for the first.
-            let start = if b == term.first_block { 0 } else { meta.base.saturating_add(1) };
-            let (lo, hi) = (start as usize / RANGE, meta.last_doc as usize / RANGE);
+        let mut cursor = PostingCursor::new(segment, term.entry);
+        while cursor.next_block() {
+            let meta = *cursor.block();
+            let (lo, hi) = (cursor.block_start() as usize / RANGE, meta.last_doc as usize / RANGE);
             // (Malformed metadata, lo > hi or beyond the segment, just decodes; decoding reports it.)
             if lo <= hi && hi < range_max.len() && hi - lo < MAX_RANGES_CHECKED {
                 let best = range_max[lo..=hi].iter().copied().fold(0.0, f32::max);
@@ -238,9 +229,9 @@ fn run(
                     continue;
                 }
             }
-            let impacts = segment.decode(&meta, &mut docs);
+            let (docs, impacts) = cursor.decode();
             for (&doc, &code) in docs.iter().zip(impacts) {
-                let slot = acc.get_mut(doc as usize).ok_or_else(|| missing(term.latent, doc))?;
+                let slot = acc.get_mut(doc as usize).ok_or_else(|| missing_doc(segment, term.latent, doc))?;
                 *slot += term.weight * quantizer.dequantize(code);
                 let score = *slot;
                 let r = &mut range_max[doc as usize / RANGE];
@@ -280,7 +271,7 @@ fn run(
     candidates.retain(|&d| acc[d as usize] >= cut);
     let scores = rescore(segment, query, quantizer, &candidates);
     let mut hits: Vec<(f32, u32)> = scores.into_iter().zip(candidates).filter(|(s, _)| *s > 0.0).collect();
-    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    hits.sort_by(|a, b| rank_order(a.0, &a.1, b.0, &b.1));
     hits.truncate(k);
     Ok(hits)
 }
@@ -295,20 +286,15 @@ fn fill_range_max(range_max: &mut [f32], acc: &[f32]) {
 /// Scores of `docs` (increasing) exactly as exhaustive scoring sums them: latent by latent in query order.
 fn rescore(segment: &Segment, query: &SparseVector, quantizer: &Quantizer, docs: &[u32]) -> Vec<f32> {
     let mut scores = vec![0f32; docs.len()];
-    let mut buf = [0u32; BLOCK_LEN];
     for (latent, weight) in query.iter() {
-        let Some(entry) = segment.latent(latent) else { continue };
+        let Some(mut cursor) = segment.postings(latent) else { continue };
         let mut c = 0;
-        for b in entry.first_block..entry.first_block + entry.num_blocks {
-            if c == docs.len() {
-                break;
-            }
-            let meta = segment.block(b as usize);
-            if docs[c] > meta.last_doc {
+        while c < docs.len() && cursor.next_block() {
+            if docs[c] > cursor.block().last_doc {
                 continue;
             }
-            let impacts = segment.decode(&meta, &mut buf);
-            for (&doc, &code) in buf.iter().zip(impacts) {
+            let (block_docs, impacts) = cursor.decode();
+            for (&doc, &code) in block_docs.iter().zip(impacts) {
                 while c < docs.len() && docs[c] < doc {
                     c += 1;
                 }

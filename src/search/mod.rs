@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::document::{Document, PreparedDocument};
 use crate::error::Result;
-use crate::vector::{Quantizer, SparseVector};
+use crate::vector::{rank_order, Quantizer, SparseVector};
 use crate::version::Version;
 
 /// How a search runs and what it returns.
@@ -111,7 +111,7 @@ struct Candidate {
 }
 
 fn rank(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
-    b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key))
+    rank_order(a.score, &a.key, b.score, &b.key)
 }
 
 /// One segment's top-k: its position in the version, and `(score, local doc)` pairs.
@@ -220,7 +220,7 @@ pub(crate) fn search_version(
         hits.push(Hit { key: c.key, score, document: if options.with_documents { document } else { None } });
     }
     if options.rescore {
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
+        hits.sort_by(|a, b| rank_order(a.score, &a.key, b.score, &b.key));
     }
     Ok(hits)
 }

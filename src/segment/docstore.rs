@@ -1,9 +1,10 @@
 //! The document store: records `key + document` packed into blocks of about 16 KiB, each compressed with zstd.
 
-use crate::codec::{read_u32, read_u64, ByteReader, ByteWriter, DecodeError};
+use crate::codec::{ByteReader, ByteWriter, DecodeError};
 use crate::document::{decode_document, encode_document, Document, PreparedDocument};
 
-use super::{DOC_BLOCK_TARGET, DOC_INDEX_ENTRY_LEN};
+use super::records::DocBlock;
+use super::DOC_BLOCK_TARGET;
 
 /// zstd level used for document blocks.
 const ZSTD_LEVEL: i32 = 3;
@@ -15,7 +16,7 @@ pub(crate) const MAX_DOC_BLOCK: usize = 2 << 30;
 /// `emit` at once, so the store is streamed to the file; only the small index stays in memory.
 pub(crate) struct DocStoreWriter {
     written: u64,
-    index: Vec<u8>,
+    index: ByteWriter,
     block: ByteWriter,
     block_first_doc: u32,
     next_doc: u32,
@@ -23,7 +24,13 @@ pub(crate) struct DocStoreWriter {
 
 impl DocStoreWriter {
     pub(crate) fn new() -> Self {
-        DocStoreWriter { written: 0, index: Vec::new(), block: ByteWriter::new(), block_first_doc: 0, next_doc: 0 }
+        DocStoreWriter {
+            written: 0,
+            index: ByteWriter::new(),
+            block: ByteWriter::new(),
+            block_first_doc: 0,
+            next_doc: 0,
+        }
     }
 
     /// Adds the next document's record (`key` as length-prefixed bytes, then the document encoding); doc ids
@@ -48,10 +55,13 @@ impl DocStoreWriter {
         let raw = std::mem::take(&mut self.block).into_inner();
         let compressed =
             zstd::bulk::compress(&raw, ZSTD_LEVEL).map_err(|e| crate::Error::io("(document store)", "compress", e))?;
-        self.index.extend_from_slice(&self.block_first_doc.to_le_bytes());
-        self.index.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
-        self.index.extend_from_slice(&(raw.len() as u32).to_le_bytes());
-        self.index.extend_from_slice(&self.written.to_le_bytes());
+        DocBlock {
+            first_doc: self.block_first_doc,
+            compressed_len: compressed.len() as u32,
+            raw_len: raw.len() as u32,
+            offset: self.written,
+        }
+        .encode(&mut self.index);
         emit(&compressed)?;
         self.written += compressed.len() as u64;
         self.block_first_doc = self.next_doc;
@@ -61,7 +71,7 @@ impl DocStoreWriter {
     /// Emits the last block and returns the index section.
     pub(crate) fn finish(mut self, emit: &mut dyn FnMut(&[u8]) -> crate::Result<()>) -> crate::Result<Vec<u8>> {
         self.finish_block(emit)?;
-        Ok(self.index)
+        Ok(self.index.into_inner())
     }
 }
 
@@ -73,33 +83,14 @@ pub(crate) fn encode_record(key: &[u8], doc: &PreparedDocument) -> Vec<u8> {
     rec.into_inner()
 }
 
-/// One entry of the document index.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DocBlock {
-    pub(crate) first_doc: u32,
-    pub(crate) compressed_len: u32,
-    pub(crate) raw_len: u32,
-    pub(crate) offset: u64,
-}
-
-pub(crate) fn doc_block(index: &[u8], i: usize) -> DocBlock {
-    let e = &index[i * DOC_INDEX_ENTRY_LEN..(i + 1) * DOC_INDEX_ENTRY_LEN];
-    DocBlock {
-        first_doc: read_u32(e, 0),
-        compressed_len: read_u32(e, 4),
-        raw_len: read_u32(e, 8),
-        offset: read_u64(e, 12),
-    }
-}
-
 /// Decompresses the block holding `doc`: returns its index entry and raw bytes.
 fn load_block(store: &[u8], index: &[u8], doc: u32) -> Result<(usize, DocBlock, Vec<u8>), DecodeError> {
-    let n = index.len() / DOC_INDEX_ENTRY_LEN;
+    let n = index.len() / DocBlock::LEN;
     // The last block whose first doc is <= doc.
     let (mut lo, mut hi) = (0usize, n);
     while lo < hi {
         let mid = (lo + hi) / 2;
-        if doc_block(index, mid).first_doc <= doc {
+        if DocBlock::at(index, mid).first_doc <= doc {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -108,7 +99,7 @@ fn load_block(store: &[u8], index: &[u8], doc: u32) -> Result<(usize, DocBlock, 
     if lo == 0 {
         return Err(DecodeError(format!("document {doc} is before the first block")));
     }
-    let b = doc_block(index, lo - 1);
+    let b = DocBlock::at(index, lo - 1);
     let start = b.offset as usize;
     let compressed = store
         .get(start..start + b.compressed_len as usize)
@@ -169,8 +160,8 @@ impl SequentialRecords {
         let in_block = matches!(&self.block, Some((_, next_first, _)) if doc < *next_first && doc >= self.cursor.1);
         if !in_block {
             let (i, b, raw) = load_block(store, index, doc)?;
-            let n = index.len() / DOC_INDEX_ENTRY_LEN;
-            let next_first = if i + 1 < n { doc_block(index, i + 1).first_doc } else { u32::MAX };
+            let n = index.len() / DocBlock::LEN;
+            let next_first = if i + 1 < n { DocBlock::at(index, i + 1).first_doc } else { u32::MAX };
             self.cursor = (0, b.first_doc);
             self.block = Some((i, next_first, raw));
         }

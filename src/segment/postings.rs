@@ -5,7 +5,7 @@
 
 use bitpacking::{BitPacker, BitPacker4x};
 
-use crate::codec::{read_u32, read_u64};
+use crate::codec::{ByteWriter, Fields};
 
 /// Postings per block (BitPacker4x's block size).
 pub(crate) const BLOCK_LEN: usize = BitPacker4x::BLOCK_LEN;
@@ -28,26 +28,31 @@ pub(crate) struct BlockMeta {
 }
 
 impl BlockMeta {
+    /// Encoded length: base, last doc, offset, bit width, length, max impact, one reserved byte.
+    pub(crate) const LEN: usize = 4 + 4 + 8 + 1 + 1 + 1 + 1;
+
     /// Bytes of packed doc ids followed by impacts.
     pub(crate) fn data_len(&self) -> usize {
         packed_len(self.num_bits, self.len as usize) + self.len as usize
     }
 
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.base.to_le_bytes());
-        out.extend_from_slice(&self.last_doc.to_le_bytes());
-        out.extend_from_slice(&self.offset.to_le_bytes());
-        out.extend_from_slice(&[self.num_bits, self.len, self.max_impact, 0]);
+    pub(crate) fn encode(&self, w: &mut ByteWriter) {
+        w.u32(self.base);
+        w.u32(self.last_doc);
+        w.u64(self.offset);
+        w.bytes(&[self.num_bits, self.len, self.max_impact, 0]);
     }
 
+    /// Decodes one entry (`b` is [`LEN`](Self::LEN) bytes).
     pub(crate) fn decode(b: &[u8]) -> BlockMeta {
+        let mut f = Fields::new(b);
         BlockMeta {
-            base: read_u32(b, 0),
-            last_doc: read_u32(b, 4),
-            offset: read_u64(b, 8),
-            num_bits: b[16],
-            len: b[17],
-            max_impact: b[18],
+            base: f.u32(),
+            last_doc: f.u32(),
+            offset: f.u64(),
+            num_bits: f.u8(),
+            len: f.u8(),
+            max_impact: f.u8(),
         }
     }
 }
@@ -178,9 +183,10 @@ mod tests {
                 out_impacts.extend_from_slice(imp);
                 assert_eq!(m.max_impact, *imp.iter().max().unwrap());
                 assert_eq!(m.last_doc, buf[m.len as usize - 1]);
-                let mut enc = Vec::new();
+                let mut enc = ByteWriter::new();
                 m.encode(&mut enc);
-                assert_eq!(BlockMeta::decode(&enc), *m);
+                assert_eq!(enc.len(), BlockMeta::LEN);
+                assert_eq!(BlockMeta::decode(&enc.buf), *m);
             }
             assert_eq!(out_docs, docs);
             assert_eq!(out_impacts, impacts);

@@ -7,12 +7,10 @@ use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::storage::{FileBytes, Storage};
 
-use super::docstore::{doc_block, read_document, SequentialRecords};
+use super::docstore::{read_document, SequentialRecords};
 use super::postings::{decode_block, BlockMeta, BLOCK_LEN};
-use super::{
-    section, BLOCK_ENTRY_LEN, DOC_INDEX_ENTRY_LEN, FOOTER_LEN, HEADER_LEN, LATENT_ENTRY_LEN, NUM_SECTIONS,
-    SEGMENT_MAGIC, SEGMENT_VERSION,
-};
+use super::records::{DocBlock, Footer, LatentEntry};
+use super::{section, HEADER_LEN, NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION};
 
 /// A slice of a mapped file, owned (for the fst map).
 #[derive(Clone)]
@@ -24,27 +22,6 @@ pub(crate) struct FileSlice {
 impl AsRef<[u8]> for FileSlice {
     fn as_ref(&self) -> &[u8] {
         &self.bytes.as_slice()[self.range.clone()]
-    }
-}
-
-/// One latent's entry in the directory.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LatentEntry {
-    pub(crate) latent: u32,
-    pub(crate) doc_freq: u32,
-    pub(crate) first_block: u32,
-    pub(crate) num_blocks: u32,
-    pub(crate) max_impact: u8,
-}
-
-fn latent_entry(dir: &[u8], i: usize) -> LatentEntry {
-    let e = &dir[i * LATENT_ENTRY_LEN..(i + 1) * LATENT_ENTRY_LEN];
-    LatentEntry {
-        latent: read_u32(e, 0),
-        doc_freq: read_u32(e, 4),
-        first_block: read_u32(e, 8),
-        num_blocks: read_u32(e, 12),
-        max_impact: e[16],
     }
 }
 
@@ -96,7 +73,7 @@ impl Segment {
     pub(crate) fn from_bytes(id: u64, name: String, bytes: FileBytes) -> Result<Segment> {
         let corrupt = |d: String| Error::corrupt(&name, d);
         let data = bytes.as_slice();
-        if data.len() < HEADER_LEN + FOOTER_LEN {
+        if data.len() < HEADER_LEN + Footer::LEN {
             return Err(corrupt(format!("file of {} bytes is too short to be a segment", data.len())));
         }
         if &data[..8] != SEGMENT_MAGIC || &data[data.len() - 8..] != SEGMENT_MAGIC {
@@ -110,22 +87,17 @@ impl Segment {
         if read_u32(data, 12) != 0 {
             return Err(corrupt("reserved header field is not zero".into()));
         }
-        let footer_start = data.len() - FOOTER_LEN;
-        let footer = &data[footer_start..];
-        let crc_at = FOOTER_LEN - 16;
-        if crc32(&footer[..crc_at]) != read_u32(footer, crc_at) {
-            return Err(corrupt("footer checksum mismatch".into()));
-        }
+        let footer_start = data.len() - Footer::LEN;
+        let footer = Footer::decode(&data[footer_start..]).map_err(corrupt)?;
         let mut sections: [Range<usize>; NUM_SECTIONS] = Default::default();
         let mut expected_start = HEADER_LEN as u64;
-        for (i, range) in sections.iter_mut().enumerate() {
-            let d = &footer[i * 20..(i + 1) * 20];
-            let (offset, len, crc) = (read_u64(d, 0), read_u64(d, 8), read_u32(d, 16));
+        for (i, (range, desc)) in sections.iter_mut().zip(&footer.sections).enumerate() {
+            let (offset, len) = (desc.offset, desc.len);
             if offset != expected_start || offset.checked_add(len).is_none_or(|end| end > footer_start as u64) {
                 return Err(corrupt(format!("{} section has an impossible position", section::NAMES[i])));
             }
             *range = offset as usize..(offset + len) as usize;
-            if crc32(&data[range.clone()]) != crc {
+            if crc32(&data[range.clone()]) != desc.crc {
                 return Err(corrupt(format!("{} section checksum mismatch (offset {offset})", section::NAMES[i])));
             }
             expected_start = offset + len;
@@ -133,13 +105,8 @@ impl Segment {
         if expected_start != footer_start as u64 {
             return Err(corrupt("sections do not end at the footer".into()));
         }
-        let counts = &footer[NUM_SECTIONS * 20..];
-        let stored_id = read_u64(counts, 0);
-        let num_docs = read_u32(counts, 8);
-        let num_latents = read_u32(counts, 12) as usize;
-        let num_postings = read_u64(counts, 16);
-        let dims = read_u32(counts, 24);
-        let max_weight = f32::from_le_bytes(counts[28..32].try_into().expect("4 bytes"));
+        let Footer { id: stored_id, num_docs, num_postings, dims, max_weight, .. } = footer;
+        let num_latents = footer.num_latents as usize;
         if stored_id != id {
             return Err(corrupt(format!("footer names segment {stored_id:016x}")));
         }
@@ -170,14 +137,14 @@ impl Segment {
         let dir = self.section(section::LATENTS);
         let blocks = self.section(section::BLOCKS);
         let postings_len = self.section(section::POSTINGS).len() as u64;
-        if dir.len() != num_latents * LATENT_ENTRY_LEN || !blocks.len().is_multiple_of(BLOCK_ENTRY_LEN) {
+        if dir.len() != num_latents * LatentEntry::LEN || !blocks.len().is_multiple_of(BlockMeta::LEN) {
             return Err(corrupt("directory or block metadata has the wrong size".into()));
         }
-        let total_blocks = blocks.len() / BLOCK_ENTRY_LEN;
+        let total_blocks = blocks.len() / BlockMeta::LEN;
         let mut previous: Option<u32> = None;
         let mut postings_seen = 0u64;
         for i in 0..num_latents {
-            let e = latent_entry(dir, i);
+            let e = LatentEntry::at(dir, i);
             if previous.is_some_and(|p| p >= e.latent) || e.latent >= self.dims {
                 return Err(corrupt(format!("latent directory entry {i} is out of order or range")));
             }
@@ -214,13 +181,13 @@ impl Segment {
         }
         let index = self.section(section::DOC_INDEX);
         let store_len = self.section(section::DOCS).len() as u64;
-        if !index.len().is_multiple_of(DOC_INDEX_ENTRY_LEN) || (self.num_docs > 0) == index.is_empty() {
+        if !index.len().is_multiple_of(DocBlock::LEN) || (self.num_docs > 0) == index.is_empty() {
             return Err(corrupt("document index has the wrong size".into()));
         }
         let mut next_offset = 0u64;
-        for i in 0..index.len() / DOC_INDEX_ENTRY_LEN {
-            let b = doc_block(index, i);
-            let first_ok = if i == 0 { b.first_doc == 0 } else { b.first_doc > doc_block(index, i - 1).first_doc };
+        for i in 0..index.len() / DocBlock::LEN {
+            let b = DocBlock::at(index, i);
+            let first_ok = if i == 0 { b.first_doc == 0 } else { b.first_doc > DocBlock::at(index, i - 1).first_doc };
             if !first_ok || b.first_doc >= self.num_docs || b.offset != next_offset {
                 return Err(corrupt(format!("document index entry {i} is malformed")));
             }
@@ -301,21 +268,21 @@ impl Segment {
     /// All directory entries, in latent order.
     pub(crate) fn latent_entries(&self) -> impl Iterator<Item = LatentEntry> + '_ {
         let dir = self.section(section::LATENTS);
-        (0..dir.len() / LATENT_ENTRY_LEN).map(move |i| latent_entry(dir, i))
+        (0..dir.len() / LatentEntry::LEN).map(move |i| LatentEntry::at(dir, i))
     }
 
     /// The directory entry of `latent`, if any document has it.
     pub(crate) fn latent(&self, latent: u32) -> Option<LatentEntry> {
         let dir = self.section(section::LATENTS);
-        let n = dir.len() / LATENT_ENTRY_LEN;
+        let n = dir.len() / LatentEntry::LEN;
         let (mut lo, mut hi) = (0usize, n);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            let l = read_u32(dir, mid * LATENT_ENTRY_LEN);
+            let l = LatentEntry::at(dir, mid).latent;
             match l.cmp(&latent) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(latent_entry(dir, mid)),
+                std::cmp::Ordering::Equal => return Some(LatentEntry::at(dir, mid)),
             }
         }
         None
@@ -324,7 +291,7 @@ impl Segment {
     /// Block metadata entry `b` (bounds checked at open).
     pub(crate) fn block(&self, b: usize) -> BlockMeta {
         let blocks = self.section(section::BLOCKS);
-        BlockMeta::decode(&blocks[b * BLOCK_ENTRY_LEN..(b + 1) * BLOCK_ENTRY_LEN])
+        BlockMeta::decode(&blocks[b * BlockMeta::LEN..(b + 1) * BlockMeta::LEN])
     }
 
     /// Decodes block `meta` into `docs`, returning its impacts.
@@ -438,7 +405,6 @@ mod tests {
         }
         assert_eq!(seg.lookup(b"nope"), None);
         // Posting lists agree with a brute-force inversion.
-        let mut buf = [0u32; BLOCK_LEN];
         for latent in 0..1000u32 {
             let expected: Vec<(u32, u8)> = d
                 .iter()
@@ -449,16 +415,15 @@ mod tests {
                     (code > 0).then_some((i as u32, code))
                 })
                 .collect();
-            let got: Vec<(u32, u8)> = match seg.latent(latent) {
-                None => vec![],
-                Some(e) => (e.first_block..e.first_block + e.num_blocks)
-                    .flat_map(|b| {
-                        let m = seg.block(b as usize);
-                        let imp = seg.decode(&m, &mut buf).to_vec();
-                        buf[..m.len as usize].iter().copied().zip(imp).collect::<Vec<_>>()
+            let mut got: Vec<(u32, u8)> = Vec::new();
+            if let Some(mut cursor) = seg.postings(latent) {
+                cursor
+                    .try_for_each(|doc, impact| {
+                        got.push((doc, impact));
+                        Ok::<_, ()>(())
                     })
-                    .collect(),
-            };
+                    .unwrap();
+            }
             assert_eq!(got, expected, "latent {latent}");
         }
     }

