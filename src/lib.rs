@@ -26,9 +26,17 @@
 //! ## Architecture
 //!
 //! Dependencies flow one way: the API ([`Database`], [`WriteTransaction`], [`Snapshot`]) drives the engine
-//! (`version`, `memtable`, `search`, `recovery`), which reads and writes files through the formats (`wal`,
-//! `segment`, `manifest`), which do all I/O through the [`storage::Storage`] trait. The byte-level formats are
-//! specified in `format-spec.md`.
+//! (`engine/`: open, commit, flush, merges, recovery), which works on the in-memory index (`version`,
+//! `memtable`, `search`) and reads and writes files through the formats (`wal`, `segment`, `manifest`,
+//! `files`), which do all I/O through the [`storage::Storage`] trait. The text encoder ([`encoder`], feature
+//! `encoder`, on by default) is independent of all of it. ARCHITECTURE.md in the repository says where each
+//! concept lives; the byte-level formats and the invariants the engine keeps are in `format-spec.md`.
+//!
+//! ## Features
+//!
+//! - `encoder` (default): the built-in text encoder (candle, tokenizers) and the text API (`insert_text`,
+//!   `search_text`, `import`, [`Options::with_encoder`]). Without it the crate is a vector-only engine.
+//! - `cuda`, `metal`: the encoder on a GPU.
 
 #![warn(missing_docs)]
 

@@ -16,7 +16,7 @@ use crate::version::Version;
 /// A consistent, unchanging view of the database as of one commit. Cheap to create and to clone; it keeps
 /// the files and memory of its state alive while held.
 ///
-/// A snapshot does not keep the [`Database`] handle open: it stays readable after the handle is dropped (and
+/// A snapshot does not keep the [`Database`](crate::Database) handle open: it stays readable after the handle is dropped (and
 /// another handle may open the directory meanwhile).
 #[derive(Clone)]
 pub struct Snapshot {

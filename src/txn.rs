@@ -17,8 +17,10 @@ use crate::op::Op;
 /// an object of its own. The lifetime of [`Database::begin_write`](crate::Database::begin_write)'s
 /// transactions only ties them to the handle's scope.
 pub struct WriteTransaction<'db> {
-    engine: Arc<Engine>,
+    // Field order is drop order: the lock is released before the engine reference goes, because dropping the
+    // last reference closes the engine, which takes the lock.
     writer: WriterGuard,
+    engine: Arc<Engine>,
     /// The final operation per key: `Some` puts a document, `None` deletes.
     pending: BTreeMap<Vec<u8>, Option<Arc<PreparedDocument>>>,
     _db: PhantomData<&'db ()>,
@@ -41,7 +43,7 @@ impl WriteTransaction<'_> {
     /// Takes the writer lock (waiting for it when `wait`).
     pub(crate) fn new(engine: Arc<Engine>, wait: bool) -> Result<Self> {
         let writer = engine.begin_write(wait)?;
-        Ok(WriteTransaction { engine, writer, pending: BTreeMap::new(), _db: PhantomData })
+        Ok(WriteTransaction { writer, engine, pending: BTreeMap::new(), _db: PhantomData })
     }
 
     /// Whether `key` exists as this transaction sees it (committed state plus its own writes).
@@ -164,6 +166,7 @@ impl WriteTransaction<'_> {
     pub fn commit(self) -> Result<CommitInfo> {
         let WriteTransaction { engine, writer, pending, .. } = self;
         if pending.is_empty() {
+            drop(writer);
             return Ok(CommitInfo { seq: None });
         }
         let ops: Vec<Op> = pending

@@ -23,7 +23,7 @@ enum ModelCommand {
     Info {
         /// Model name (in the cache) or directory.
         model: String,
-        /// Device: auto, cpu, cuda[:N], metal[:N].
+        /// Device: auto, cpu, `cuda[:N]`, `metal[:N]`.
         #[arg(long, default_value = "cpu")]
         device: String,
     },
@@ -36,7 +36,7 @@ enum ModelCommand {
         /// Encode as a query (default: as a document).
         #[arg(long)]
         query: bool,
-        /// Device: auto, cpu, cuda[:N], metal[:N].
+        /// Device: auto, cpu, `cuda[:N]`, `metal[:N]`.
         #[arg(long, default_value = "cpu")]
         device: String,
     },

@@ -39,7 +39,7 @@ enum SystemKind {
 enum Command {
     /// Evaluates one system on one dataset split and writes a JSON report.
     Run {
-        /// A BEIR-layout directory (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
+        /// A BEIR-layout directory (`corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv`).
         #[arg(long)]
         dataset: PathBuf,
         /// The system to evaluate.

@@ -37,7 +37,11 @@ fn synthetic_run_measures_exhaustive_search() {
     assert_eq!(line["num_docs"], 2_000);
     // Exhaustive scoring of 8-bit impacts against the exact float top-10: only quantization ties differ.
     assert!(line["recall"].as_f64().unwrap() > 0.9, "{line}");
-    assert!(line["bytes_per_nnz"].as_f64().unwrap() < 3.0, "{line}");
+    // The whole inverted index (issue 18: it once counted the postings alone, under 3 B/nnz here). On 2,000
+    // documents over 65,536 latents most lists are one partial block, so the 20-byte directory entry and the
+    // 20-byte block entry of each list weigh as much as the postings.
+    let per_nnz = line["bytes_per_nnz"].as_f64().unwrap();
+    assert!(per_nnz > 3.0 && per_nnz < 6.0, "{line}");
     let table = splaredb_topk::report::table(&[out]).unwrap();
     assert!(table.contains("| s | 2000 | splaredb | exhaustive, max_weight "), "{table}");
 }
