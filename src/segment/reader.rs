@@ -289,13 +289,13 @@ impl Segment {
     }
 
     /// Block metadata entry `b` (bounds checked at open).
-    pub(crate) fn block(&self, b: usize) -> BlockMeta {
+    pub(super) fn block(&self, b: usize) -> BlockMeta {
         let blocks = self.section(section::BLOCKS);
         BlockMeta::decode(&blocks[b * BlockMeta::LEN..(b + 1) * BlockMeta::LEN])
     }
 
     /// Decodes block `meta` into `docs`, returning its impacts.
-    pub(crate) fn decode<'a>(&'a self, meta: &BlockMeta, docs: &mut [u32; BLOCK_LEN]) -> &'a [u8] {
+    pub(super) fn decode<'a>(&'a self, meta: &BlockMeta, docs: &mut [u32; BLOCK_LEN]) -> &'a [u8] {
         let start = meta.offset as usize;
         decode_block(meta, &self.section(section::POSTINGS)[start..start + meta.data_len()], docs)
     }
