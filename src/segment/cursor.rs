@@ -13,15 +13,15 @@ pub(crate) struct PostingCursor<'s> {
     entry: LatentEntry,
     /// The next block to move to (an index into the block metadata).
     next: u32,
-    /// The current block, once moved to.
-    meta: Option<BlockMeta>,
+    /// The current block (all zero before the first [`next_block`](Self::next_block)).
+    meta: BlockMeta,
     docs: [u32; BLOCK_LEN],
 }
 
 impl<'s> PostingCursor<'s> {
     /// A cursor on `entry`'s list in `segment`.
     pub(crate) fn new(segment: &'s Segment, entry: LatentEntry) -> Self {
-        PostingCursor { segment, entry, next: entry.first_block, meta: None, docs: [0; BLOCK_LEN] }
+        PostingCursor { segment, entry, next: entry.first_block, meta: BlockMeta::default(), docs: [0; BLOCK_LEN] }
     }
 
     /// The list's directory entry (latent, document frequency, blocks, largest impact).
@@ -32,22 +32,23 @@ impl<'s> PostingCursor<'s> {
     /// Moves to the next block; `false` once the list is done.
     pub(crate) fn next_block(&mut self) -> bool {
         if self.next >= self.entry.first_block + self.entry.num_blocks {
-            self.meta = None;
+            self.meta = BlockMeta::default();
             return false;
         }
-        self.meta = Some(self.segment.block(self.next as usize));
+        self.meta = self.segment.block(self.next as usize);
         self.next += 1;
         true
     }
 
-    /// The current block's metadata (call after [`next_block`](Self::next_block) returned `true`).
+    /// The current block's metadata (after [`next_block`](Self::next_block) returned `true`; an empty block
+    /// before it and after the end).
     pub(crate) fn block(&self) -> &BlockMeta {
-        self.meta.as_ref().expect("PostingCursor::block called before next_block")
+        &self.meta
     }
 
     /// The position of the current block in the list (0 for the first).
     pub(crate) fn block_index(&self) -> u32 {
-        self.next - 1 - self.entry.first_block
+        self.next.saturating_sub(self.entry.first_block + 1)
     }
 
     /// The smallest doc id the current block can hold: the previous block's last doc + 1, or 0 for the first.

@@ -11,7 +11,7 @@ use crate::codec::{ByteWriter, Fields};
 pub(crate) const BLOCK_LEN: usize = BitPacker4x::BLOCK_LEN;
 
 /// The metadata of one block, as stored in the block-metadata section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct BlockMeta {
     /// The value deltas are taken from: the previous block's last doc id, or 0 for a list's first block.
     pub(crate) base: u32,
