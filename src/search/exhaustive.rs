@@ -65,11 +65,13 @@ pub(crate) fn top_k(
 fn accumulate(segment: &Segment, query: &SparseVector, quantizer: &Quantizer, acc: &mut [f32]) -> Result<()> {
     for (latent, qw) in query.iter() {
         let Some(mut cursor) = segment.postings(latent) else { continue };
-        cursor.try_for_each(|doc, code| {
-            let slot = acc.get_mut(doc as usize).ok_or_else(|| missing_doc(segment, latent, doc))?;
-            *slot += qw * quantizer.dequantize(code);
-            Ok::<_, Error>(())
-        })?;
+        while cursor.next_block() {
+            let (docs, impacts) = cursor.decode();
+            for (&doc, &code) in docs.iter().zip(impacts) {
+                let slot = acc.get_mut(doc as usize).ok_or_else(|| missing_doc(segment, latent, doc))?;
+                *slot += qw * quantizer.dequantize(code);
+            }
+        }
     }
     Ok(())
 }

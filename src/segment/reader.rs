@@ -278,7 +278,7 @@ impl Segment {
         let (mut lo, mut hi) = (0usize, n);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            let l = LatentEntry::at(dir, mid).latent;
+            let l = LatentEntry::latent_at(dir, mid);
             match l.cmp(&latent) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,

@@ -48,6 +48,11 @@ impl LatentEntry {
     pub(crate) fn at(directory: &[u8], i: usize) -> Self {
         Self::decode(&directory[i * Self::LEN..(i + 1) * Self::LEN])
     }
+
+    /// The latent of entry `i` alone (the first field), for the binary search of the directory.
+    pub(crate) fn latent_at(directory: &[u8], i: usize) -> u32 {
+        Fields::new(&directory[i * Self::LEN..i * Self::LEN + 4]).u32()
+    }
 }
 
 /// One entry of the document index (section 4): where a compressed document-store block lies.
