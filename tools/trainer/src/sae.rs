@@ -1,5 +1,5 @@
-//! The frozen SAE encoder of a SPLARE model (`splaredb` layout: `sae.safetensors` with `encoder.weight` [N, d],
-//! `encoder.bias` [N], optional `pre_bias` [d] and `threshold` [N]), and the sparse max-pooling
+//! The frozen SAE encoder of a SPLARE model (`splaredb` layout: `sae.safetensors` with `encoder.weight` `[N, d]`,
+//! `encoder.bias` `[N]`, optional `pre_bias` `[d]` and `threshold` `[N]`), and the sparse max-pooling
 //! `u_j = max_i log(1 + ReLU(w_ij))` with gradients to the token states.
 //!
 //! The activation's selection (which latents a token keeps, which token holds a latent's maximum) is a step

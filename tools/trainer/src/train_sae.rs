@@ -42,13 +42,13 @@ pub struct SaeOptions {
 
 /// A trained SAE (f32 tensors on the CPU) with its input scale.
 pub struct TrainedSae {
-    /// [N, d]
+    /// Shape `[N, d]`.
     pub w_enc: Tensor,
-    /// [N]
+    /// Shape `[N]`.
     pub b_enc: Tensor,
-    /// [N, d], unit rows.
+    /// Shape `[N, d]`, unit rows.
     pub w_dec: Tensor,
-    /// [d]
+    /// Shape `[d]`.
     pub b_dec: Tensor,
     /// The tokens' mean norm before scaling (the `average_norm` of `input_norm: dataset_wise`).
     pub average_norm: f32,
