@@ -86,18 +86,42 @@ impl WriteTransaction<'_> {
     /// stored).
     #[cfg(feature = "encoder")]
     pub fn insert_text(&mut self, key: impl AsRef<[u8]>, text: &str) -> Result<()> {
+        self.insert_text_with(key, text, None)
+    }
+
+    /// [`insert_text`](Self::insert_text) with JSON metadata stored beside the text.
+    #[cfg(feature = "encoder")]
+    pub fn insert_text_with(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        text: &str,
+        metadata: Option<serde_json::Value>,
+    ) -> Result<()> {
         let key = key.as_ref();
         self.check_new(key)?;
-        let doc = self.encode_text(key, text)?;
+        let mut doc = self.encode_text(key, text)?;
+        doc.metadata = metadata;
         self.stage(key, doc)
     }
 
     /// Like [`insert_text`](Self::insert_text) but replaces an existing document.
     #[cfg(feature = "encoder")]
     pub fn upsert_text(&mut self, key: impl AsRef<[u8]>, text: &str) -> Result<()> {
+        self.upsert_text_with(key, text, None)
+    }
+
+    /// [`upsert_text`](Self::upsert_text) with JSON metadata stored beside the text.
+    #[cfg(feature = "encoder")]
+    pub fn upsert_text_with(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        text: &str,
+        metadata: Option<serde_json::Value>,
+    ) -> Result<()> {
         let key = key.as_ref();
         validate_key(key)?;
-        let doc = self.encode_text(key, text)?;
+        let mut doc = self.encode_text(key, text)?;
+        doc.metadata = metadata;
         self.stage(key, doc)
     }
 

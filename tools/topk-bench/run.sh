@@ -17,7 +17,8 @@ DATA="${1:-data}"
 OUT="$DATA/topk"
 VEC="$DATA/vectors"
 mkdir -p "$OUT" "$VEC"
-cargo build --release -p splaredb-topk -p splaredb-seismic-bench
+cargo build --release -p splaredb-topk
+cargo build --release --manifest-path tools/seismic-bench/Cargo.toml --target-dir target
 TOPK=target/release/splaredb-topk
 SEISMIC=target/release/seismic-bench
 MODEL=tools/topk-bench/models/splare-e5-small-en10.json
