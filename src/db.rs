@@ -176,6 +176,37 @@ impl Database {
     pub fn close(self) -> Result<()> {
         self.engine.close()
     }
+
+    /// The model directory to open the database in `path` with when the caller names none, as the shell and
+    /// the Python and C bindings do: an existing database's recorded model, found in the model cache by name
+    /// (`Ok(None)` when it records none); for a new database (when `create` is set), the default model.
+    /// An existing database whose model is not installed is an [`Error::Encoder`](crate::Error::Encoder) that
+    /// says so.
+    #[cfg(feature = "encoder")]
+    pub fn default_model_dir(path: impl AsRef<Path>, create: bool) -> Result<Option<std::path::PathBuf>> {
+        use crate::encoder::{resolve_model, EncoderError, DEFAULT_MODEL};
+        let path = path.as_ref();
+        if !path.join("MANIFEST").is_file() {
+            return if create { Ok(Some(resolve_model(DEFAULT_MODEL)?)) } else { Ok(None) };
+        }
+        let plain = Database::open(path, Options { read_only: true, create_if_missing: false, ..Options::default() })?;
+        let Some(record) = plain.model()? else { return Ok(None) };
+        match resolve_model(&record.name) {
+            Ok(dir) => Ok(Some(dir)),
+            Err(EncoderError::MissingFile { dir, .. }) => Err(EncoderError::MissingFile {
+                dir,
+                file: ".".into(),
+                why: format!(
+                    "database {} was built with model {}, which is not in the model cache; name its directory, \
+                     or open the database without a model for vector access only",
+                    path.display(),
+                    record.describe()
+                ),
+            }
+            .into()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// The model the engine checks the database against: the encoder's identity and latent count.

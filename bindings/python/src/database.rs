@@ -1,18 +1,17 @@
 //! `splaredb._native.Database` and `open_database`: the handle on one database directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList};
-use splaredb::encoder::{resolve_model, Encoder, DEFAULT_MODEL};
 use splaredb::{Database, Durability, ImportOptions, MergePolicy, Options, TextDocument};
 
 use crate::convert;
 use crate::encoder::{self, NativeEncoder};
-use crate::errors::{closed, misuse, raise, to_py, IntoPy};
+use crate::errors::{closed, misuse, to_py, IntoPy};
 use crate::snapshot::NativeSnapshot;
 use crate::transaction::{NativeTransaction, TxnSlot};
 
@@ -37,29 +36,6 @@ fn durability(s: &str) -> PyResult<Durability> {
         "normal" => Ok(Durability::Normal),
         "off" => Ok(Durability::Off),
         _ => Err(PyValueError::new_err(format!("unknown durability {s:?} (full, normal, off)"))),
-    }
-}
-
-/// The model a database records, loaded from the model cache; `Ok(None)` when it records none.
-fn recorded_model(path: &Path, load: &dyn Fn(&str) -> PyResult<Arc<Encoder>>) -> PyResult<Option<Arc<Encoder>>> {
-    let plain = Database::open(path, Options { read_only: true, create_if_missing: false, ..Options::default() })
-        .map_err(to_py)?;
-    let record = plain.model().map_err(to_py)?;
-    drop(plain);
-    match record {
-        None => Ok(None),
-        Some(r) => match resolve_model(&r.name) {
-            Ok(dir) => load(&dir.to_string_lossy()).map(Some),
-            Err(_) => Err(raise(
-                "EncoderError",
-                format!(
-                    "database {} was built with model {}, which is not in the model cache; pass model=<its \
-                     directory>, or model=None to open it for vector access only",
-                    path.display(),
-                    r.describe()
-                ),
-            )),
-        },
     }
 }
 
@@ -91,24 +67,12 @@ pub fn open_database(
     let display = path.display().to_string();
     py.detach(move || {
         let load = |m: &str| encoder::load(m, &device, &precision, batch_size);
-        let exists = path.join("MANIFEST").is_file();
         let encoder = match (&model, recorded) {
             (Some(m), _) => Some(load(m)?),
-            (None, true) if exists => recorded_model(&path, &load)?,
-            (None, true) if read_only || !create => None,
-            (None, true) => Some(load(DEFAULT_MODEL).map_err(|e| {
-                Python::attach(|py| {
-                    raise(
-                        "EncoderError",
-                        format!(
-                            "a new database needs a model and the default model {DEFAULT_MODEL} could not be \
-                             loaded ({}); run tools/setup-models.sh, pass model=<name or directory>, or \
-                             model=None with dims=<latents> for a vector-only database",
-                            e.value(py)
-                        ),
-                    )
-                })
-            })?),
+            (None, true) => match Database::default_model_dir(&path, create && !read_only).map_err(to_py)? {
+                Some(dir) => Some(load(&dir.to_string_lossy())?),
+                None => None,
+            },
             (None, false) => None,
         };
         let mut options = match encoder {
