@@ -314,6 +314,7 @@ impl NativeDatabase {
         let d = PyDict::new(py);
         d.set_item("path", &self.path)?;
         d.set_item("dims", i.dims)?;
+        d.set_item("max_weight", db.quantizer().max_weight())?;
         d.set_item("documents", i.documents)?;
         d.set_item("last_seq", i.last_seq)?;
         d.set_item("flushed_seq", i.flushed_seq)?;

@@ -65,6 +65,19 @@ impl NativeSnapshot {
         Ok(doc.as_ref().map(|d| convert::document_to_py(py, d)))
     }
 
+    /// The stored documents under `keys`, in order (None where a key has none): one call for a batch, the GIL
+    /// released while reading.
+    fn get_many<'py>(&self, py: Python<'py>, keys: Vec<Vec<u8>>) -> PyResult<Vec<Option<DocTuple<'py>>>> {
+        let docs = py.detach(|| keys.iter().map(|k| self.snapshot.get(k)).collect::<splaredb::Result<Vec<_>>>()).py_err()?;
+        Ok(docs.iter().map(|d| d.as_ref().map(|d| convert::document_to_py(py, d))).collect())
+    }
+
+    /// Every live key, in ascending byte order.
+    fn keys<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        let keys = py.detach(|| self.snapshot.keys());
+        keys.iter().map(|k| PyBytes::new(py, k)).collect()
+    }
+
     /// Whether `key` exists.
     fn contains(&self, py: Python<'_>, key: &Bound<'_, PyBytes>) -> PyResult<bool> {
         let key = key.as_bytes().to_vec();

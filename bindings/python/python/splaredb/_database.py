@@ -101,6 +101,13 @@ class ImportProgress(NamedTuple):
     seconds: float
 
 
+def _key_out(key: bytes) -> Key:
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        return key
+
+
 def _document(key: Key, parts: Optional[Tuple[Any, Any, bytes, bytes]]) -> Optional[Document]:
     if parts is None:
         return None
@@ -162,6 +169,27 @@ class Snapshot:
     def get(self, key: Key) -> Optional[Document]:
         """The document under ``key``, or None."""
         return _document(key, self._n().get(_key(key)))
+
+    def keys(self) -> List[Key]:
+        """Every live key, in ascending byte order (``str`` where the key is UTF-8, else ``bytes``, as hits give
+        keys)."""
+        return [_key_out(k) for k in self._n().keys()]
+
+    def documents(self, *, batch_size: int = 256) -> Iterator[Document]:
+        """Every live document, in key order, read ``batch_size`` at a time (the GIL released while reading)."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        native = self._n()
+        raw = native.keys()
+        for start in range(0, len(raw), batch_size):
+            chunk = raw[start : start + batch_size]
+            for k, parts in zip(chunk, native.get_many(chunk)):
+                doc = _document(_key_out(k), parts)
+                if doc is not None:
+                    yield doc
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self.keys())
 
     def search(
         self,

@@ -30,6 +30,12 @@ __all__ = [
     "UnstableError",
     "MisuseError",
     "ClosedError",
+    "EngineError",
+    "EngineUnavailableError",
+    "CollectionNotFoundError",
+    "CollectionFormatError",
+    "DimensionLimitError",
+    "PartialWriteError",
 ]
 
 
@@ -117,3 +123,40 @@ class MisuseError(Error):
 
 class ClosedError(MisuseError):
     """The database handle is closed."""
+
+
+# --- the cluster bridge (splaredb.cluster, splaredb.ray) ------------------------------------------------------
+
+
+class EngineError(Error):
+    """A cluster engine (Milvus, Qdrant, Ray) failed or refused an operation. The message names the engine,
+    the collection and the operation; ``__cause__`` is the engine client's own exception."""
+
+
+class EngineUnavailableError(EngineError, ConnectionError):
+    """A cluster engine could not be reached (no server at the address, a path that cannot be opened, a
+    client package that is not installed)."""
+
+
+class CollectionNotFoundError(EngineError):
+    """The collection does not exist and ``create=False``."""
+
+
+class CollectionFormatError(EngineError):
+    """A collection exists but was not made by splaredb (it has no identity record, or one this version
+    cannot read), or its creation was interrupted before the identity was written."""
+
+
+class DimensionLimitError(Error, ValueError):
+    """A model's dimension (its number of latents) is beyond what an engine or export format accepts."""
+
+
+class PartialWriteError(EngineError):
+    """A batched write failed after some batches had landed. ``written`` is how many documents the engine
+    acknowledged before the failure; the rest were not written. A sync that fails this way is resumed by
+    running it again."""
+
+    def __init__(self, message: str, written: int) -> None:
+        super().__init__(message)
+        #: Documents the engine acknowledged before the failure.
+        self.written = written
