@@ -351,9 +351,24 @@ class ClusterIndex(abc.ABC):
     def _count(self) -> int:
         """Number of documents."""
 
-    @abc.abstractmethod
     def _search(self, queries: List[SparseVector], k: int, with_documents: bool) -> List[List[Hit]]:
-        """Exact top-``k`` for each query."""
+        """Exact top-``k`` for each query, ties broken by key as splaredb breaks them: engines order equal
+        scores arbitrarily, so twice ``k`` are fetched, sorted by (score descending, key) and cut."""
+        if k == 0:
+            return [[] for _ in queries]
+        fetch = min(2 * k, max(k, self.max_search_k))
+        out = []
+        for hits in self._search_raw(queries, fetch, with_documents):
+            hits.sort(key=lambda h: (-h.score, h.key))
+            out.append(hits[:k])
+        return out
+
+    #: Largest top-k one engine search returns.
+    max_search_k = 16384
+
+    @abc.abstractmethod
+    def _search_raw(self, queries: List[SparseVector], k: int, with_documents: bool) -> List[List[Hit]]:
+        """The engine's top-``k`` for each query, in any order."""
 
     @abc.abstractmethod
     def read_sync_state(self) -> Optional[Dict[str, Any]]:

@@ -237,9 +237,7 @@ class MilvusIndex(ClusterIndex):
         )
         return int(got[0]["count(*)"])
 
-    def _search(self, queries: List[SparseVector], k: int, with_documents: bool) -> List[List[Hit]]:
-        if k == 0:
-            return [[] for _ in queries]
+    def _search_raw(self, queries: List[SparseVector], k: int, with_documents: bool) -> List[List[Hit]]:
         if k > MAX_TOPK:
             raise InvalidOptionsError(f"{self._where}: k={k} is over Milvus's search limit {MAX_TOPK}")
         data = [dict(zip(q.indices.tolist(), q.values.tolist())) for q in queries]
@@ -262,7 +260,6 @@ class MilvusIndex(ClusterIndex):
                     row_hits.append(Hit(r.key, float(h["distance"]), r.text, r.metadata, r.vector))
                 else:
                     row_hits.append(Hit(h["id"], float(h["distance"])))
-            row_hits.sort(key=lambda h: (-h.score, h.key))
             out.append(row_hits)
         return out
 

@@ -186,9 +186,7 @@ class QdrantIndex(ClusterIndex):
         reserved = len(self._call("count", self._shard.retrieve, [IDENTITY_ID, SYNC_ID], with_payload=False, with_vector=False))
         return int(info.points_count) - reserved
 
-    def _search(self, queries: List[SparseVector], k: int, with_documents: bool) -> List[List[Hit]]:
-        if k == 0:
-            return [[] for _ in queries]
+    def _search_raw(self, queries: List[SparseVector], k: int, with_documents: bool) -> List[List[Hit]]:
         q = self._q
         requests = [
             q.QueryRequest(
@@ -210,7 +208,6 @@ class QdrantIndex(ClusterIndex):
                     hits.append(Hit(r.key, float(p.score), r.text, r.metadata, r.vector))
                 else:
                     hits.append(Hit(payload["key"], float(p.score)))
-            hits.sort(key=lambda h: (-h.score, h.key))
             out.append(hits)
         return out
 
