@@ -4,11 +4,13 @@
 //! ```text
 //! splaredb [OPTIONS] DB [COMMAND...]     open DB; run COMMANDs and exit, else read commands (prompt or stdin)
 //! splaredb model import|info|encode|home ...
+//! splaredb sync DB TARGET | splaredb export-bulk DB OUT_DIR   (the Python package's cluster bridge)
 //! ```
 
 mod model_cmd;
 mod render;
 mod shell;
+mod sync_cmd;
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -20,6 +22,10 @@ use shell::{Flow, Shell};
 const USAGE: &str = "\
 Usage: splaredb [OPTIONS] DB [COMMAND ...]
        splaredb model import|info|encode|home ...   (manage encoder models; splaredb model --help)
+       splaredb sync DB TARGET [--collection NAME]  (copy DB into Milvus/Qdrant: milvus://HOST:PORT,
+                                                     milvus-lite:FILE.db, qdrant-edge:DIR; incremental)
+       splaredb export-bulk DB OUT_DIR [--flavor opensearch|opensearch-seismic|elasticsearch]
+       (sync and export-bulk run the Python package's splaredb.cluster: python3, or $SPLAREDB_PYTHON)
 
 Opens the splaredb database in directory DB (created with the default model if new). With COMMANDs (a search
 text or a dot-command each), runs them and exits; otherwise reads commands from the prompt, or from stdin when
@@ -46,6 +52,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    match args.get(1).map(String::as_str) {
+        Some("sync") => return sync_cmd::run("sync", &args[2..]),
+        Some("export-bulk") => return sync_cmd::run("export", &args[2..]),
+        _ => {}
     }
     let mut shell = Shell::new();
     let mut cmds: Vec<String> = Vec::new();

@@ -242,3 +242,27 @@ fn search_options_approx_cut_and_threads() {
         assert!(text(&out.stderr).contains(why), "{bad}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn sync_without_the_python_bridge_says_how_to_install_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["sync", "db", "milvus-lite:x.db"])
+        .env("SPLAREDB_PYTHON", dir.path().join("no-such-python"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("splaredb sync: cannot run") && err.contains("pip install"), "{err}");
+    // An interpreter without the package: the import error is shown with the advice.
+    let out = Command::new(BIN)
+        .args(["export-bulk", "db", "out"])
+        .env("SPLAREDB_PYTHON", "python3")
+        .env("PYTHONPATH", dir.path())
+        .env("PYTHONNOUSERSITE", "1")
+        .output()
+        .unwrap();
+    if out.status.code() == Some(1) && text(&out.stderr).contains("cannot import splaredb.cluster") {
+        assert!(text(&out.stderr).contains("pip install"));
+    }
+}

@@ -68,7 +68,8 @@ impl NativeSnapshot {
     /// The stored documents under `keys`, in order (None where a key has none): one call for a batch, the GIL
     /// released while reading.
     fn get_many<'py>(&self, py: Python<'py>, keys: Vec<Vec<u8>>) -> PyResult<Vec<Option<DocTuple<'py>>>> {
-        let docs = py.detach(|| keys.iter().map(|k| self.snapshot.get(k)).collect::<splaredb::Result<Vec<_>>>()).py_err()?;
+        let docs =
+            py.detach(|| keys.iter().map(|k| self.snapshot.get(k)).collect::<splaredb::Result<Vec<_>>>()).py_err()?;
         Ok(docs.iter().map(|d| d.as_ref().map(|d| convert::document_to_py(py, d))).collect())
     }
 

@@ -410,3 +410,32 @@ def test_open_target_creates_with_the_database_identity(tmp_path, filled_db, mon
         assert idx.identity == CollectionIdentity.of_database(filled_db) and idx.encoder is None
     with pytest.raises(splaredb.InvalidOptionsError, match="unknown target"):
         open_target(filled_db, "elastic://x")
+
+
+def test_the_shell_runs_the_bridge(tmp_path, filled_db):
+    """``splaredb sync`` (the Rust shell) hands over to this package's command line."""
+    need("pymilvus")
+    from conftest import rust_binary
+
+    shell = rust_binary("SPLAREDB_BIN", "splaredb")
+    path = filled_db.path
+    filled_db.close()
+    env = {**os.environ, "SPLAREDB_PYTHON": sys.executable}
+    r = subprocess.run([shell, "sync", path, "milvus-lite:sh.db", "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "synced commit" in r.stdout and "40 sent" in r.stdout
+    r = subprocess.run([shell, "export-bulk", path, str(tmp_path / "bulk")], env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and (tmp_path / "bulk" / "bulk-00000.ndjson").exists()
+    r = subprocess.run([shell, "sync", path, "nowhere://x"], env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "unknown target" in r.stderr
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_closed_index_refuses_calls(engine, make_index):
+    idx = make_index(engine, model=TINY)
+    idx.upsert_text("a", "lz4 compresses files")
+    idx.close()
+    idx.close()
+    for call in (lambda: idx.get("a"), lambda: len(idx), lambda: idx.search_text("x"), lambda: idx.delete("a")):
+        with pytest.raises(splaredb.ClosedError):
+            call()

@@ -24,6 +24,8 @@ DOCS = [
 
 @pytest.fixture(scope="module")
 def cluster():
+    # A loaded 2-core CI machine can take longer than Ray's default wait for its node to register.
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()

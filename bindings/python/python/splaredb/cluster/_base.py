@@ -15,6 +15,7 @@ from .._database import Document, Hit, Key
 from .._encoder import Encoder
 from .._vectors import SparseVector, VectorLike, _arrays
 from ..errors import (
+    ClosedError,
     DocumentTooLargeError,
     EmptyTextError,
     InvalidKeyError,
@@ -206,6 +207,7 @@ class ClusterIndex(abc.ABC):
 
     def get_many(self, keys: Sequence[Key]) -> List[Optional[Document]]:
         """The documents under ``keys``, in order (None where there is none)."""
+        self._live()
         texts = [_key_text(k) for k in keys]
         found = {r.key: r for r in self._get(texts)}
         return [_document(found[k]) if k in found else None for k in texts]
@@ -214,10 +216,12 @@ class ClusterIndex(abc.ABC):
         return self.get(key) is not None
 
     def __len__(self) -> int:
+        self._live()
         return self._count()
 
     def fingerprints(self) -> Iterator[Tuple[str, str]]:
         """``(key, fingerprint)`` of every document (what a sync compares)."""
+        self._live()
         return self._scan()
 
     def search(self, vector: VectorLike, k: int = 10, *, with_documents: bool = False) -> List[Hit]:
@@ -255,9 +259,14 @@ class ClusterIndex(abc.ABC):
 
     # --- shared helpers -----------------------------------------------------------------------------------
 
+    def _live(self) -> None:
+        if self._closed:
+            raise ClosedError(f"{self._where}: the index is closed")
+
     def _touch(self) -> None:
         """Before the first write that is not a sync's: the collection no longer equals the database the last
         sync copied, so its record is marked stale (the next sync then compares everything)."""
+        self._live()
         if self._syncing or self._marked_stale:
             return
         state = self.read_sync_state()
@@ -354,6 +363,7 @@ class ClusterIndex(abc.ABC):
     def _search(self, queries: List[SparseVector], k: int, with_documents: bool) -> List[List[Hit]]:
         """Exact top-``k`` for each query, ties broken by key as splaredb breaks them: engines order equal
         scores arbitrarily, so twice ``k`` are fetched, sorted by (score descending, key) and cut."""
+        self._live()
         if k == 0:
             return [[] for _ in queries]
         fetch = min(2 * k, max(k, self.max_search_k))

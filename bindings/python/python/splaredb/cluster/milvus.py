@@ -8,6 +8,7 @@ binary on a local file) and a Milvus cluster (``MilvusIndex("http://host:19530")
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from .._database import Hit
@@ -88,6 +89,10 @@ class MilvusIndex(ClusterIndex):
         timeout: float = 30.0,
         inverted_index_algo: str = "DAAT_MAXSCORE",
     ) -> None:
+        if "://" not in uri:
+            # Milvus Lite runs one server per file path string: a relative path would reach another
+            # directory's server after a chdir.
+            uri = os.path.abspath(uri)
         where = f"milvus {uri} collection {collection!r}"
         self._client = _client(uri, token, db_name, timeout)
         self._name = collection
