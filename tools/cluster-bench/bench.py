@@ -60,13 +60,15 @@ def ndcg10(run, qrels):
 
 def compare(name, run, exact, f32, qvecs, step):
     """Top-10 agreement of an engine's run with splaredb's exact (8-bit) and f32-rescored runs."""
-    same_q = same_f32 = 0
+    same_q = same_f32 = same_set = 0
     worst = 0.0
     outside = 0
     for q, hits in run.items():
         keys = list(hits)
         if keys == list(exact[q]):
             same_q += 1
+        if set(keys) == set(exact[q]):
+            same_set += 1
         if keys == list(f32[q]):
             same_f32 += 1
         bound = float(qvecs[q].values.sum()) * step / 2
@@ -80,6 +82,7 @@ def compare(name, run, exact, f32, qvecs, step):
         "engine": name,
         "queries": len(run),
         "top10_equal_to_exact_8bit": same_q,
+        "top10_same_set_as_exact_8bit": same_set,
         "top10_equal_to_f32_rescored": same_f32,
         "score_diff_over_quantization_bound_max": round(worst, 4),
         "scores_outside_bound": outside,
@@ -106,6 +109,7 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--skip-ray", action="store_true")
     args = ap.parse_args()
+    args.db, args.dataset = os.path.abspath(args.db), os.path.abspath(args.dataset)
     work = os.path.abspath(args.work)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
