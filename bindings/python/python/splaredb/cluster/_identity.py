@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Optional
 
 from .._native import __version__
 from .._vectors import SparseVector
@@ -122,7 +122,3 @@ def fingerprint(vector: SparseVector, text: Optional[str], metadata: Any) -> str
             h.update(b"\x01" + len(data).to_bytes(8, "little") + data)
     return h.hexdigest()
 
-
-def as_mapping(obj: Any) -> Mapping[str, Any]:
-    """``obj`` as a mapping (for sync-state records)."""
-    return obj if isinstance(obj, Mapping) else {}
