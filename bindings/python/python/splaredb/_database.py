@@ -101,6 +101,22 @@ class ImportProgress(NamedTuple):
     seconds: float
 
 
+def _parse_queries(queries: Any) -> Tuple[Optional[List[Any]], List[str]]:
+    """``(qids, texts)`` of ``search_batch``'s argument: ``{qid: text}`` or a list of texts (qids None)."""
+    if isinstance(queries, Mapping):
+        qids: Optional[List[Any]] = list(queries)
+        texts = [queries[q] for q in qids]
+    elif isinstance(queries, (str, bytes)):
+        raise TypeError("search_batch takes {qid: text} or a list of texts; for one query use search_text")
+    else:
+        qids = None
+        texts = list(queries)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"query {qids[i] if qids else i!r} is {type(t).__name__}, not str")
+    return qids, texts
+
+
 def _key_out(key: bytes) -> Key:
     try:
         return key.decode("utf-8")
@@ -253,17 +269,7 @@ class Snapshot:
             options.get("block_max", False),
             options.get("threads", 1),
         )
-        if isinstance(queries, Mapping):
-            qids = list(queries)
-            texts = [queries[q] for q in qids]
-        elif isinstance(queries, (str, bytes)):
-            raise TypeError("search_batch takes {qid: text} or a list of texts; for one query use search_text")
-        else:
-            qids = None
-            texts = list(queries)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"query {qids[i] if qids else i!r} is {type(t).__name__}, not str")
+        qids, texts = _parse_queries(queries)
         results = self._n().search_texts(texts, *args)
         runs = [{key: float(score) for key, score, _ in hits} for hits in results]
         return dict(zip(qids, runs)) if qids is not None else runs

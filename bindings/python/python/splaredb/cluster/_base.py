@@ -11,11 +11,13 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 
 from .. import _native
-from .._database import Document, Hit, Key
+from .._database import Document, Hit, Key, _parse_queries
 from .._encoder import Encoder
 from .._vectors import SparseVector, VectorLike, _arrays
 from ..errors import (
     ClosedError,
+    CollectionNotFoundError,
+    DimensionLimitError,
     DocumentTooLargeError,
     EmptyTextError,
     InvalidKeyError,
@@ -94,6 +96,36 @@ class ClusterIndex(abc.ABC):
         # Set while a sync writes; any other write marks the sync record stale (once per handle).
         self._syncing = False
         self._marked_stale = False
+
+    @classmethod
+    def _settle(
+        cls,
+        recorded: Optional[CollectionIdentity],
+        model: Union[str, Encoder, None],
+        identity: Optional[CollectionIdentity],
+        create: bool,
+        dims: Optional[int],
+        max_weight: Optional[float],
+        where: str,
+    ) -> Tuple[CollectionIdentity, Optional[Encoder]]:
+        """The identity and encoder of an index being opened. ``recorded`` is the existing collection's identity,
+        or None when it does not exist yet: the caller then creates it with the identity returned."""
+        if recorded is not None:
+            if identity is not None:
+                recorded.check_model(identity, where)
+            return recorded, resolve_encoder(model, recorded, where)
+        if not create:
+            raise CollectionNotFoundError(f"{where} does not exist (create=False)")
+        encoder = resolve_encoder(model, None, where)
+        settled = identity or new_identity(encoder, dims, max_weight, where)
+        if encoder is not None:
+            settled.check_model(CollectionIdentity.of_encoder(encoder), where)
+        if settled.dims - 1 > cls.max_latent:
+            raise DimensionLimitError(
+                f"{where}: dimension {settled.dims} needs latent ids up to {settled.dims - 1}; {cls.engine} takes "
+                f"at most {cls.max_latent}"
+            )
+        return settled, encoder
 
     # --- what the collection is ---------------------------------------------------------------------------
 
@@ -240,17 +272,7 @@ class ClusterIndex(abc.ABC):
         """Top-``k`` of many text queries: ``{qid: text}`` gives ``{qid: {key: score}}`` (a BEIR/pytrec_eval
         run), a list of texts a list of ``{key: score}``."""
         k = _k(k)
-        if isinstance(queries, Mapping):
-            qids: Optional[List[Any]] = list(queries)
-            texts = [queries[q] for q in qids]
-        elif isinstance(queries, (str, bytes)):
-            raise TypeError("search_batch takes {qid: text} or a list of texts; for one query use search_text")
-        else:
-            qids = None
-            texts = list(queries)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise TypeError(f"query {qids[i] if qids else i!r} is {type(t).__name__}, not str")
+        qids, texts = _parse_queries(queries)
         runs: List[Dict[Key, float]] = []
         for start in range(0, len(texts), batch_size):
             for hits in self._search_texts(texts[start : start + batch_size], k, False):

@@ -16,14 +16,12 @@ from .._encoder import Encoder
 from .._vectors import SparseVector
 from ..errors import (
     CollectionFormatError,
-    CollectionNotFoundError,
-    DimensionLimitError,
     DocumentTooLargeError,
     EngineError,
     EngineUnavailableError,
     InvalidOptionsError,
 )
-from ._base import RECORDED, ClusterIndex, Row, new_identity, resolve_encoder
+from ._base import RECORDED, ClusterIndex, Row
 from ._identity import CollectionIdentity
 
 #: Prefix of the collection description that holds the identity record.
@@ -100,26 +98,12 @@ class MilvusIndex(ClusterIndex):
             exists = self._client.has_collection(collection)
         except Exception as e:  # noqa: BLE001
             raise EngineUnavailableError(f"{where}: {e}") from e
-        if exists:
-            recorded = self._read_identity(where)
-            if identity is not None:
-                recorded.check_model(identity, where)
-            encoder = resolve_encoder(model, recorded, where)
-        else:
-            if not create:
-                raise CollectionNotFoundError(f"{where} does not exist (create=False)")
-            encoder = resolve_encoder(model, None, where)
-            recorded = identity or new_identity(encoder, dims, max_weight, where)
-            if encoder is not None:
-                recorded.check_model(CollectionIdentity.of_encoder(encoder), where)
-            if recorded.dims - 1 > self.max_latent:
-                raise DimensionLimitError(
-                    f"{where}: dimension {recorded.dims} needs latent ids up to {recorded.dims - 1}; Milvus takes "
-                    f"at most {self.max_latent}"
-                )
+        recorded, encoder = self._settle(
+            self._read_identity(where) if exists else None, model, identity, create, dims, max_weight, where
+        )
+        if not exists:
             self._create(recorded, inverted_index_algo, where)
         super().__init__(recorded, encoder, where)
-        self._has_sync_row: Optional[bool] = None
 
     # --- the collection -----------------------------------------------------------------------------------
 

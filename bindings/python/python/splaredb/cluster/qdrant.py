@@ -18,12 +18,10 @@ from .._encoder import Encoder
 from .._vectors import SparseVector
 from ..errors import (
     CollectionFormatError,
-    CollectionNotFoundError,
-    DimensionLimitError,
     EngineError,
     EngineUnavailableError,
 )
-from ._base import RECORDED, ClusterIndex, Row, new_identity, resolve_encoder
+from ._base import RECORDED, ClusterIndex, Row
 from ._identity import CollectionIdentity
 
 #: Point that holds the identity record (version-0 UUIDs never collide with keys' version-5 UUIDs).
@@ -83,22 +81,10 @@ class QdrantIndex(ClusterIndex):
                 self._shard = q.EdgeShard.load(path)
             except Exception as e:  # noqa: BLE001
                 raise EngineUnavailableError(f"{where}: cannot open: {e}") from e
-            recorded = self._read_identity(where)
-            if identity is not None:
-                recorded.check_model(identity, where)
-            encoder = resolve_encoder(model, recorded, where)
-        else:
-            if not create:
-                raise CollectionNotFoundError(f"{where} does not exist (create=False)")
-            encoder = resolve_encoder(model, None, where)
-            recorded = identity or new_identity(encoder, dims, max_weight, where)
-            if encoder is not None:
-                recorded.check_model(CollectionIdentity.of_encoder(encoder), where)
-            if recorded.dims - 1 > self.max_latent:
-                raise DimensionLimitError(
-                    f"{where}: dimension {recorded.dims} needs latent ids up to {recorded.dims - 1}; Qdrant takes "
-                    f"at most {self.max_latent}"
-                )
+        recorded, encoder = self._settle(
+            self._read_identity(where) if exists else None, model, identity, create, dims, max_weight, where
+        )
+        if not exists:
             config = q.EdgeConfig(sparse_vectors={vector_name: q.EdgeSparseVectorParams()})
             try:
                 self._shard = q.EdgeShard.create(path, config)
