@@ -3,6 +3,7 @@ SPLAREDB_REQUIRE_CLUSTER=1 (CI sets it)."""
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -26,7 +27,12 @@ DOCS = [
 def cluster():
     # A loaded 2-core CI machine can take longer than Ray's default wait for its node to register.
     os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except Exception as e:  # noqa: BLE001 - the node's start timed out on a loaded machine: once more
+        print(f"ray.init failed ({e}); starting the local cluster again", file=sys.stderr)
+        ray.shutdown()
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 

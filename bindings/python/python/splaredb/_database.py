@@ -362,27 +362,35 @@ class Transaction:
         return f"Transaction({'open' if self.is_open else 'finished'})"
 
 
+def _document_item(item: Any, where: str) -> Tuple[Any, Any, Any]:
+    """``(key, text, metadata)`` of one document given as ``(key, text[, metadata])`` or a BEIR dict (``id`` or
+    ``_id``, ``text``, optional ``title`` joined before the text with a space, as BEIR does, and ``metadata``).
+    Integer keys become strings."""
+    if isinstance(item, Mapping):
+        key = item.get("id", item.get("_id"))
+        if key is None:
+            raise ValueError(f"{where} has no \"id\" (or \"_id\")")
+        text = item.get("text")
+        title = item.get("title")
+        if isinstance(title, str) and title.strip() and isinstance(text, str):
+            text = f"{title} {text}"
+        metadata = item.get("metadata")
+    elif isinstance(item, (tuple, list)) and len(item) in (2, 3):
+        key, text = item[0], item[1]
+        metadata = item[2] if len(item) == 3 else None
+    else:
+        raise TypeError(
+            f"{where} is {type(item).__name__}: give (key, text), (key, text, metadata) or a dict with "
+            "\"id\", \"text\" and optional \"title\" and \"metadata\""
+        )
+    if isinstance(key, int) and not isinstance(key, bool):
+        key = str(key)
+    return key, text, metadata
+
+
 def _import_items(docs: Iterable[Any]) -> Iterator[Tuple[bytes, str, Optional[str]]]:
     for n, item in enumerate(docs):
-        if isinstance(item, Mapping):
-            key = item.get("id", item.get("_id"))
-            if key is None:
-                raise ValueError(f"document #{n} has no \"id\" (or \"_id\")")
-            text = item.get("text")
-            title = item.get("title")
-            if isinstance(title, str) and title.strip() and isinstance(text, str):
-                text = f"{title} {text}"
-            metadata = item.get("metadata")
-        elif isinstance(item, (tuple, list)) and len(item) in (2, 3):
-            key, text = item[0], item[1]
-            metadata = item[2] if len(item) == 3 else None
-        else:
-            raise TypeError(
-                f"document #{n} is {type(item).__name__}: give (key, text), (key, text, metadata) or a dict with "
-                "\"id\", \"text\" and optional \"title\" and \"metadata\""
-            )
-        if isinstance(key, int) and not isinstance(key, bool):
-            key = str(key)
+        key, text, metadata = _document_item(item, f"document #{n}")
         yield _key(key), _text(key, text), _metadata(key, metadata)
 
 

@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tu
 import numpy as np
 
 from . import _native
-from ._database import Database, Document
+from ._database import Database, Document, _document_item
 from ._encoder import Encoder
 from ._vectors import SparseVector
 from .errors import EngineError, EngineUnavailableError, InvalidOptionsError, ModelMismatchError
@@ -182,15 +182,13 @@ def _documents(source: Union[str, "os.PathLike[str]", Iterable[Any]]) -> List[Tu
 
 
 def _doc(d: Any, where: str) -> Tuple[str, str, Any]:
-    if isinstance(d, dict):
-        key, text = d.get("_id", d.get("id")), d.get("text")
-        if key is None or not isinstance(text, str):
-            raise InvalidOptionsError(f"{where}: needs an '_id' (or 'id') and a 'text'")
-        title = d.get("title")
-        return str(key), f"{title}\n{text}" if title else text, d.get("metadata")
-    if isinstance(d, (tuple, list)) and len(d) in (2, 3) and isinstance(d[1], str):
-        return str(d[0]), d[1], d[2] if len(d) == 3 else None
-    raise InvalidOptionsError(f"{where}: expected (key, text[, metadata]) or a dict, not {type(d).__name__}")
+    try:
+        key, text, metadata = _document_item(d, where)
+    except (TypeError, ValueError) as e:
+        raise InvalidOptionsError(str(e)) from None
+    if not isinstance(text, str):
+        raise InvalidOptionsError(f"{where}: needs a 'text'")
+    return str(key), text, metadata
 
 
 def encode_corpus(

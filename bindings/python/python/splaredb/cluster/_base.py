@@ -6,12 +6,12 @@ from __future__ import annotations
 import abc
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .. import _native
-from .._database import Document, Hit, Key, _parse_queries
+from .._database import Document, Hit, Key, _document_item, _parse_queries
 from .._encoder import Encoder
 from .._vectors import SparseVector, VectorLike, _arrays
 from ..errors import (
@@ -450,22 +450,10 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[List[Any]]:
 
 def _text_items(items: Iterable[Any]) -> Iterator[Tuple[Key, str, Any]]:
     for i, item in enumerate(items):
-        if isinstance(item, Mapping):
-            key = item.get("_id", item.get("id"))
-            text = item.get("text")
-            if key is None or not isinstance(text, str):
-                raise TypeError(f"document #{i} needs an '_id' (or 'id') and a 'text'")
-            title = item.get("title")
-            if title:
-                text = f"{title}\n{text}"
-            yield key, text, item.get("metadata")
-        elif isinstance(item, (tuple, list)) and len(item) in (2, 3):
-            key, text = item[0], item[1]
-            if not isinstance(text, str):
-                raise TypeError(f"the text of document #{i} is {type(text).__name__}, not str")
-            yield key, text, item[2] if len(item) == 3 else None
-        else:
-            raise TypeError(f"document #{i}: expected (key, text[, metadata]) or a dict, not {type(item).__name__}")
+        key, text, metadata = _document_item(item, f"document #{i}")
+        if not isinstance(text, str):
+            raise TypeError(f"the text of document #{i} is {type(text).__name__}, not str")
+        yield key, text, metadata
 
 
 def _document(row: Row) -> Document:
