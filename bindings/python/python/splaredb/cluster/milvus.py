@@ -8,6 +8,7 @@ binary on a local file) and a Milvus cluster (``MilvusIndex("http://host:19530")
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -202,14 +203,22 @@ class MilvusIndex(ClusterIndex):
         return [_row(r) for r in got]
 
     def _scan(self) -> Iterator[Tuple[str, str]]:
-        it = self._call(
-            "scan",
-            self._client.query_iterator,
-            self._name,
-            batch_size=2000,
-            filter='fp != ""',
-            output_fields=["fp"],
-        )
+        # Milvus Lite cannot give an iterator a server timestamp; pymilvus warns and uses the client's, which is
+        # what a scan of a Strong-consistency collection needs anyway.
+        quiet = logging.getLogger("pymilvus.orm.iterator")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            it = self._call(
+                "scan",
+                self._client.query_iterator,
+                self._name,
+                batch_size=2000,
+                filter='fp != ""',
+                output_fields=["fp"],
+            )
+        finally:
+            quiet.setLevel(level)
         try:
             while True:
                 batch = self._call("scan", it.next)
