@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from .._database import Hit
@@ -50,7 +51,10 @@ def _client(uri: str, token: Optional[str], db_name: Optional[str], timeout: flo
     if db_name:
         kwargs["db_name"] = db_name
     try:
-        return MilvusClient(uri, **kwargs)
+        with warnings.catch_warnings():
+            # milvus-lite 2.5.1 imports pkg_resources, which warns of its own deprecation on every import.
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+            return MilvusClient(uri, **kwargs)
     except Exception as e:  # noqa: BLE001 - any failure to connect is "unreachable"
         raise EngineUnavailableError(f"milvus: cannot connect to {uri}: {e}") from e
 
