@@ -95,6 +95,14 @@ def equal(db, index):
     return got == want and len(index) == len(want)
 
 
+def targets(work, ident, milvus_file, qdrant_dir):
+    """(name, opener) of the two engines' collections for a sync of a database with identity ``ident``."""
+    return [
+        ("milvus", lambda: MilvusIndex(milvus_file, "debian", model=None, identity=ident)),
+        ("qdrant", lambda: QdrantIndex(os.path.join(work, qdrant_dir), model=None, identity=ident)),
+    ]
+
+
 def timed(fn, *args, **kw):
     t = time.perf_counter()
     r = fn(*args, **kw)
@@ -133,10 +141,7 @@ def main():
 
     ident = CollectionIdentity.of_database(db)
     engines = {}
-    for name, make in [
-        ("milvus", lambda: MilvusIndex("bench.db", "debian", model=None, identity=ident)),
-        ("qdrant", lambda: QdrantIndex(os.path.join(work, "qdrant"), model=None, identity=ident)),
-    ]:
+    for name, make in targets(work, ident, "bench.db", "qdrant"):
         idx = make()
         r, t_sync = timed(sync, db, idx, batch_size=512)
         idx.close()
@@ -164,10 +169,7 @@ def main():
         for i in picked[100:]:
             txn.delete(docs[i].key)
     inc = {}
-    for name, make in [
-        ("milvus", lambda: MilvusIndex("bench.db", "debian", model=None, identity=ident)),
-        ("qdrant", lambda: QdrantIndex(os.path.join(work, "qdrant"), model=None, identity=ident)),
-    ]:
+    for name, make in targets(work, ident, "bench.db", "qdrant"):
         idx = make()
         r, t = timed(sync, rw, idx, batch_size=512)
         inc[name] = {"upserted": r.upserted, "deleted": r.deleted, "unchanged": r.unchanged, "seconds": round(t, 2), "equal": equal(rw, idx)}
@@ -180,10 +182,7 @@ def main():
 
     # Interrupted midway (after 6 batches of 512), then restarted, into fresh collections.
     inter = {}
-    for name, make in [
-        ("milvus", lambda: MilvusIndex("inter.db", "debian", model=None, identity=ident)),
-        ("qdrant", lambda: QdrantIndex(os.path.join(work, "qdrant-inter"), model=None, identity=ident)),
-    ]:
+    for name, make in targets(work, ident, "inter.db", "qdrant-inter"):
         idx = make()
         batches = []
 

@@ -69,10 +69,15 @@ def _identity_of(encoder: Encoder) -> Dict[str, Any]:
     }
 
 
+def _encode(encoder: Encoder, texts: List[str], kind: str) -> Any:
+    """``texts`` encoded as queries or documents (a :class:`splaredb.CsrMatrix`)."""
+    return encoder.encode_queries(texts) if kind == "query" else encoder.encode_documents(texts)
+
+
 def _csr_columns(encoder: Encoder, texts: List[str], kind: str) -> Tuple[Any, Any]:
     """``indices`` and ``values`` list arrays (Arrow) for ``texts``."""
     pa = _pa()
-    m = encoder.encode_queries(texts) if kind == "query" else encoder.encode_documents(texts)
+    m = _encode(encoder, texts, kind)
     offsets = pa.array(m.indptr.astype(np.int32))
     return (
         pa.ListArray.from_arrays(offsets, pa.array(m.indices, type=pa.uint32())),
@@ -160,7 +165,7 @@ class _Worker:
         return _identity_of(self.encoder)
 
     def encode(self, shard: int, texts: List[str]) -> Tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-        m = self.encoder.encode_queries(texts) if self.kind == "query" else self.encoder.encode_documents(texts)
+        m = _encode(self.encoder, texts, self.kind)
         return shard, m.indptr, m.indices, m.data
 
 
