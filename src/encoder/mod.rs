@@ -20,6 +20,8 @@ mod fingerprint;
 mod gemma2;
 pub(crate) mod hf_config;
 mod home;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod import;
 mod linear;
 mod quant;

@@ -72,12 +72,37 @@ impl Staging {
         Ok(())
     }
 
-    pub(crate) fn finish(self) -> EncoderResult<PathBuf> {
-        for entry in std::fs::read_dir(&self.tmp).map_err(|e| EncoderError::io(&self.tmp, e))? {
-            let p = entry.map_err(|e| EncoderError::io(&self.tmp, e))?.path();
-            let f = std::fs::File::open(&p).map_err(|e| EncoderError::io(&p, e))?;
-            f.sync_all().map_err(|e| EncoderError::io(&p, e))?;
+    /// Places `src` at `name` (a `/`-separated path inside the directory): a hard link when `src` is on the
+    /// same file system (a multi-gigabyte download is not stored twice), else a copy.
+    #[cfg_attr(not(feature = "hub"), allow(dead_code))]
+    pub(crate) fn link(&self, src: &Path, name: &str) -> EncoderResult<()> {
+        let p = self.tmp.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| EncoderError::io(parent, e))?;
         }
+        if std::fs::hard_link(src, &p).is_err() {
+            std::fs::copy(src, &p).map_err(|e| EncoderError::io(src, e))?;
+        }
+        Ok(())
+    }
+
+    /// Syncs every file and directory under `dir`, the directory last.
+    fn sync_tree(dir: &Path) -> EncoderResult<()> {
+        for entry in std::fs::read_dir(dir).map_err(|e| EncoderError::io(dir, e))? {
+            let p = entry.map_err(|e| EncoderError::io(dir, e))?.path();
+            if p.is_dir() {
+                Self::sync_tree(&p)?;
+            } else {
+                let f = std::fs::File::open(&p).map_err(|e| EncoderError::io(&p, e))?;
+                f.sync_all().map_err(|e| EncoderError::io(&p, e))?;
+            }
+        }
+        let d = std::fs::File::open(dir).map_err(|e| EncoderError::io(dir, e))?;
+        d.sync_all().map_err(|e| EncoderError::io(dir, e))
+    }
+
+    pub(crate) fn finish(self) -> EncoderResult<PathBuf> {
+        Self::sync_tree(&self.tmp)?;
         if self.out.exists() {
             std::fs::remove_dir_all(&self.out).map_err(|e| EncoderError::io(&self.out, e))?;
         }
