@@ -10,6 +10,7 @@ mod convert;
 mod database;
 mod encoder;
 mod errors;
+mod hub;
 mod snapshot;
 mod transaction;
 
@@ -23,6 +24,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<snapshot::NativeSnapshot>()?;
     m.add_class::<encoder::NativeEncoder>()?;
     m.add_function(wrap_pyfunction!(database::open_database, m)?)?;
+    m.add_function(wrap_pyfunction!(hub::pull_model, m)?)?;
+    m.add_function(wrap_pyfunction!(hub::model_presets, m)?)?;
     m.add("DEFAULT_MODEL", splaredb::encoder::DEFAULT_MODEL)?;
     m.add("MAX_KEY_LEN", splaredb::MAX_KEY_LEN)?;
     m.add("MAX_TEXT_LEN", splaredb::MAX_TEXT_LEN)?;

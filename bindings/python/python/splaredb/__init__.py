@@ -24,6 +24,7 @@ from ._database import (
     open,
 )
 from ._encoder import Encoder
+from ._hub import model_presets, pull_model
 from ._vectors import CsrMatrix, SparseVector, VectorLike
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
@@ -38,6 +39,8 @@ __all__ = [
     "ImportReport",
     "ImportProgress",
     "Encoder",
+    "pull_model",
+    "model_presets",
     "SparseVector",
     "CsrMatrix",
     "VectorLike",

@@ -12,6 +12,16 @@ __version__: str
 _DocTuple = Tuple[Optional[str], Optional[str], bytes, bytes]
 _HitTuple = Tuple[Any, float, Optional[_DocTuple]]
 
+def pull_model(
+    preset: Optional[str] = None,
+    spec_json: Optional[str] = None,
+    out: Optional[str] = None,
+    endpoint: Optional[str] = None,
+    token: Optional[str] = None,
+    cache_dir: Optional[str] = None,
+    progress: bool = True,
+) -> Dict[str, Any]: ...
+def model_presets() -> List[Dict[str, Any]]: ...
 def open_database(
     path: str,
     model: Optional[str],

@@ -36,6 +36,12 @@ __all__ = [
     "CollectionFormatError",
     "DimensionLimitError",
     "PartialWriteError",
+    "HubError",
+    "HubAccessError",
+    "HubNotFoundError",
+    "HubUnreachableError",
+    "ChecksumError",
+    "IncompatibleModelError",
 ]
 
 
@@ -160,3 +166,30 @@ class PartialWriteError(EngineError):
         super().__init__(message)
         #: Documents the engine acknowledged before the failure.
         self.written = written
+
+
+class HubError(Error):
+    """Pulling a model from the Hugging Face Hub failed (:func:`splaredb.pull_model`)."""
+
+
+class HubAccessError(HubError, PermissionError):
+    """The Hub refused access (HTTP 401/403): the repository is gated or private; the message says what to do
+    about the token."""
+
+
+class HubNotFoundError(HubError, LookupError):
+    """A repository, revision or file the model needs is not on the Hub (the message names it)."""
+
+
+class HubUnreachableError(HubError, ConnectionError):
+    """The Hub (or the mirror ``HF_ENDPOINT`` names) could not be reached, or a download was interrupted; a
+    later pull resumes it."""
+
+
+class ChecksumError(HubError):
+    """A downloaded file does not have the checksum the Hub announced; it was removed."""
+
+
+class IncompatibleModelError(HubError, ValueError):
+    """The parts of a model do not fit together (an SAE's width and the backbone's hidden size, the layer and
+    the backbone's depth)."""
