@@ -44,7 +44,7 @@ enum ModelCommand {
     Home,
     /// Assemble a model from Hugging Face Hub repositories: a preset, or a backbone + SAE (+ LoRA adapter).
     #[cfg(feature = "hub")]
-    Pull(crate::pull_cmd::PullArgs),
+    Pull(Box<crate::pull_cmd::PullArgs>),
     /// List the models `splaredb model pull` knows by name.
     #[cfg(feature = "hub")]
     Presets,
@@ -89,7 +89,7 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
         match cli.command {
             ModelCommand::Home => println!("{}", encoder::splaredb_home().display()),
             #[cfg(feature = "hub")]
-            ModelCommand::Pull(args) => crate::pull_cmd::pull(args)?,
+            ModelCommand::Pull(args) => crate::pull_cmd::pull(*args)?,
             #[cfg(feature = "hub")]
             ModelCommand::Presets => crate::pull_cmd::list_presets(),
             ModelCommand::Import { source } => {
