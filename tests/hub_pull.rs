@@ -45,11 +45,7 @@ fn llama_repos(m: &Mirror) {
 fn llama_spec() -> PullSpec {
     let mut s = PullSpec::new("tiny-llama", RepoRef::new("test/tiny-llama"));
     s.layer = Some(2);
-    s.sae = Some(SaeSource {
-        repo: RepoRef::new("test/tiny-llama-scope"),
-        path: "L1R".into(),
-        layout: SaeLayout::LlamaScope,
-    });
+    s.sae = Some(SaeSource::new(RepoRef::new("test/tiny-llama-scope"), "L1R", SaeLayout::LlamaScope));
     s.lora = Some(LoraSource { repo: RepoRef::new("test/tiny-llama-lora"), path: "tiny".into() });
     s.top_k_query = 8;
     s.top_k_document = 32;
@@ -141,16 +137,35 @@ fn a_pulled_gemma_scope_model_encodes_like_the_fixture() {
     );
     let mut s = PullSpec::new("tiny-gemma2", RepoRef::new("test/tiny-gemma2"));
     s.layer = Some(2);
-    s.sae = Some(SaeSource {
-        repo: RepoRef::new("test/tiny-gemma-scope"),
-        path: "layer_1/width_tiny/average_l0_7/params.npz".into(),
-        layout: SaeLayout::GemmaScope,
-    });
+    s.sae = Some(SaeSource::new(
+        RepoRef::new("test/tiny-gemma-scope"),
+        "layer_1/width_tiny/average_l0_7/params.npz",
+        SaeLayout::GemmaScope,
+    ));
     (s.top_k_query, s.top_k_document, s.max_length, s.pooling) = (8, 32, 16, PoolTokens::Content);
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("m");
     pull(&s, &out, &options(&m, &tmp.path().join("hf"))).unwrap();
     assert_same_encoding(&out, &dir);
+}
+
+#[test]
+fn a_splaredb_layout_sae_takes_its_activation_from_the_pull_and_encodes_like_the_fixture() {
+    let m = Mirror::start();
+    let dir = fixture("tiny-bert");
+    let files = ["config.json", "tokenizer.json", "model.safetensors", "sae.safetensors"];
+    m.add_repo("test/tiny-bert", files.iter().map(|f| (f.to_string(), std::fs::read(dir.join(f)).unwrap())).collect());
+    let mut s = PullSpec::new("tiny-bert", RepoRef::new("test/tiny-bert"));
+    s.sae = Some(SaeSource::new(RepoRef::new("test/tiny-bert"), "sae.safetensors", SaeLayout::Splaredb));
+    (s.layer, s.top_k_query, s.top_k_document, s.max_length) = (Some(2), 8, 32, 16);
+    (s.query_prefix, s.document_prefix) = ("query: ".into(), "passage: ".into());
+    let tmp = tempfile::tempdir().unwrap();
+    let o = options(&m, &tmp.path().join("hf"));
+    let e = pull(&s, &tmp.path().join("m"), &o).unwrap_err();
+    assert!(matches!(e, HubError::Spec(_)) && e.to_string().contains("activation"), "{e}");
+    s.sae.as_mut().unwrap().activation = Some(splaredb::encoder::hub::parse_activation("topk:8").unwrap());
+    pull(&s, &tmp.path().join("m"), &o).unwrap();
+    assert_same_encoding(&tmp.path().join("m"), &dir);
 }
 
 #[test]

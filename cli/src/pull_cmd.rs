@@ -23,6 +23,9 @@ pub struct PullArgs {
     /// The SAE's layout: splaredb, sae_lens, llama_scope, gemma_scope.
     #[arg(long)]
     sae_layout: Option<String>,
+    /// The SAE's activation when its files do not say (a splaredb-layout file): relu, topk:K, jumprelu[:T].
+    #[arg(long)]
+    sae_activation: Option<String>,
     /// A PEFT LoRA adapter: OWNER/NAME[@REVISION][:DIR].
     #[arg(long)]
     lora: Option<String>,
@@ -93,9 +96,13 @@ fn spec_of(args: &PullArgs) -> Result<PullSpec, String> {
                     .as_deref()
                     .ok_or("--sae-layout is required with --sae (splaredb, sae_lens, llama_scope, gemma_scope)")?;
                 let layout = hub::parse_layout(layout).map_err(|e| e.to_string())?;
-                spec.sae = Some(SaeSource { repo, path, layout });
-            } else if args.sae_layout.is_some() {
-                return Err("--sae-layout without --sae".into());
+                let mut sae = SaeSource::new(repo, &path, layout);
+                if let Some(a) = &args.sae_activation {
+                    sae.activation = Some(hub::parse_activation(a).map_err(|e| e.to_string())?);
+                }
+                spec.sae = Some(sae);
+            } else if args.sae_layout.is_some() || args.sae_activation.is_some() {
+                return Err("--sae-layout and --sae-activation go with --sae".into());
             }
             if let Some(lora) = &args.lora {
                 let (repo, path) = repo_and_path(lora, "--lora")?;

@@ -46,7 +46,7 @@ pub struct BackboneSpec {
 }
 
 /// The activation applied to the SAE's pre-activations.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Activation {
     /// `max(0, pre)`.
@@ -65,7 +65,7 @@ pub enum Activation {
 }
 
 /// Normalisation of the SAE input.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum InputNorm {
     /// The token state goes in as is.

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use splaredb::encoder::hub::{self, preset, HubError, HubOptions, PullSpec};
 use splaredb::encoder::cached_model_dir;
+use splaredb::encoder::hub::{self, preset, HubError, HubOptions, PullSpec};
 
 use crate::errors::{encoder_to_py, raise};
 

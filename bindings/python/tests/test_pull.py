@@ -160,6 +160,8 @@ def test_hub_refusals_are_typed(mirror, tmp_path):
         _pull(mirror, tmp_path, backbone="a/b/c")
     with pytest.raises(splaredb.InvalidOptionsError, match="setup-models.sh"):
         splaredb.pull_model(splaredb.DEFAULT_MODEL)
+    with pytest.raises(ValueError, match="not an activation"):
+        _pull(mirror, tmp_path, sae_activation="gelu")
     with pytest.raises(ValueError, match="sae_layout"):
         splaredb.pull_model(backbone="a/b", name="x", sae="a/s:p")
     assert not (tmp_path / "models" / "tiny-xlmr").exists()

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 pub use client::{Fetched, HubOptions, ResolvedRepo};
 pub use error::{HubError, HubResult};
-pub use spec::{layout_name, parse_layout, LoraSource, PullSpec, RepoRef, SaeSource};
+pub use spec::{layout_name, parse_activation, parse_layout, LoraSource, PullSpec, RepoRef, SaeSource};
 
 use super::hf_config::HfConfig;
 use super::import::Staging;

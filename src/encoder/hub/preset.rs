@@ -29,11 +29,11 @@ fn llama_scope() -> PullSpec {
     let mut s = PullSpec::new("splare-llama3.1-8b-l26", RepoRef::new("meta-llama/Llama-3.1-8B"));
     // Llama Scope's L26R SAE reads blocks.26.hook_resid_post = hidden_states[27].
     s.layer = Some(27);
-    s.sae = Some(SaeSource {
-        repo: RepoRef::new("fnlp/Llama3_1-8B-Base-LXR-32x"),
-        path: "Llama3_1-8B-Base-L26R-32x".into(),
-        layout: SaeLayout::LlamaScope,
-    });
+    s.sae = Some(SaeSource::new(
+        RepoRef::new("fnlp/Llama3_1-8B-Base-LXR-32x"),
+        "Llama3_1-8B-Base-L26R-32x",
+        SaeLayout::LlamaScope,
+    ));
     s
 }
 
@@ -42,11 +42,11 @@ fn gemma_scope() -> PullSpec {
     // Gemma Scope's layer_16 SAE reads blocks.16.hook_resid_post = hidden_states[17]; 16 of 26 layers is the
     // depth the paper found best for Gemma Scope, and ℓ0 78 the canonical SAE closest to its ℓ0 ≈ 100.
     s.layer = Some(17);
-    s.sae = Some(SaeSource {
-        repo: RepoRef::new("google/gemma-scope-2b-pt-res"),
-        path: "layer_16/width_16k/average_l0_78/params.npz".into(),
-        layout: SaeLayout::GemmaScope,
-    });
+    s.sae = Some(SaeSource::new(
+        RepoRef::new("google/gemma-scope-2b-pt-res"),
+        "layer_16/width_16k/average_l0_78/params.npz",
+        SaeLayout::GemmaScope,
+    ));
     s
 }
 

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::error::{HubError, HubResult};
-use crate::encoder::{PoolTokens, SaeLayout};
+use crate::encoder::{Activation, InputNorm, PoolTokens, SaeLayout};
 
 /// A repository at a revision (branch, tag or commit hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +92,20 @@ pub struct SaeSource {
     pub path: String,
     /// Its layout (models.md); `mlm_head` is not pulled from a separate repository.
     pub layout: SaeLayout,
+    /// The activation, when the SAE's own config does not give it (a `splaredb`-layout file has none);
+    /// `None` leaves it to the config.
+    #[serde(default)]
+    pub activation: Option<Activation>,
+    /// The input normalisation, when the SAE's config does not give it; `None` leaves it to the config.
+    #[serde(default)]
+    pub input_norm: Option<InputNorm>,
+}
+
+impl SaeSource {
+    /// An SAE whose activation and input normalisation come from its own config.
+    pub fn new(repo: RepoRef, path: &str, layout: SaeLayout) -> SaeSource {
+        SaeSource { repo, path: path.to_string(), layout, activation: None, input_norm: None }
+    }
 }
 
 /// Where a PEFT LoRA adapter comes from.
@@ -179,6 +193,13 @@ impl PullSpec {
                     "an mlm_head SAE is the backbone's own head: pull the backbone alone and edit splare.json".into(),
                 ));
             }
+            if sae.layout == SaeLayout::Splaredb && sae.activation.is_none() {
+                return Err(HubError::Spec(
+                    "a splaredb-layout SAE file has no config to take its activation from: give one (relu, \
+                     topk:K, jumprelu:T)"
+                        .into(),
+                ));
+            }
             if matches!(sae.layout, SaeLayout::Splaredb | SaeLayout::GemmaScope) && sae.path.is_empty() {
                 return Err(HubError::Spec(format!("a {:?} SAE is a file: give its path in {}", sae.layout, sae.repo)));
             }
@@ -205,7 +226,16 @@ impl PullSpec {
     /// adapter sit under `sae/` and `lora/`.
     pub(crate) fn splare_json(&self, kind: &str, layers: usize, sae_path: Option<&str>) -> serde_json::Value {
         let sae = match (&self.sae, sae_path) {
-            (Some(s), Some(p)) => json!({"layout": layout_name(s.layout), "path": p}),
+            (Some(s), Some(p)) => {
+                let mut sae = json!({"layout": layout_name(s.layout), "path": p});
+                if let Some(a) = &s.activation {
+                    sae["activation"] = json!(a);
+                }
+                if let Some(n) = &s.input_norm {
+                    sae["input_norm"] = json!(n);
+                }
+                sae
+            }
             _ => serde_json::Value::Null,
         };
         json!({
@@ -232,6 +262,21 @@ pub fn layout_name(layout: SaeLayout) -> &'static str {
         SaeLayout::GemmaScope => "gemma_scope",
         SaeLayout::MlmHead => "mlm_head",
     }
+}
+
+/// Parses an activation: `relu`, `topk:K`, `jumprelu` (per-latent thresholds from the SAE file) or
+/// `jumprelu:T`.
+pub fn parse_activation(text: &str) -> HubResult<Activation> {
+    let bad = || HubError::Spec(format!("{text:?} is not an activation (relu, topk:K, jumprelu, jumprelu:T)"));
+    Ok(match text.split_once(':') {
+        None if text == "relu" => Activation::Relu,
+        None if text == "jumprelu" => Activation::Jumprelu { threshold: None },
+        Some(("topk", k)) => Activation::Topk { k: k.parse().ok().filter(|&k| k > 0).ok_or_else(bad)? },
+        Some(("jumprelu", t)) => {
+            Activation::Jumprelu { threshold: Some(t.parse().ok().filter(|t: &f32| t.is_finite()).ok_or_else(bad)?) }
+        }
+        _ => return Err(bad()),
+    })
 }
 
 /// Parses a layout name as `splare.json` spells it.
@@ -274,6 +319,16 @@ mod tests {
     }
 
     #[test]
+    fn activations_parse() {
+        assert_eq!(parse_activation("relu").unwrap(), Activation::Relu);
+        assert_eq!(parse_activation("topk:32").unwrap(), Activation::Topk { k: 32 });
+        assert_eq!(parse_activation("jumprelu:0.5").unwrap(), Activation::Jumprelu { threshold: Some(0.5) });
+        for bad in ["topk", "topk:0", "jumprelu:nan", "gelu"] {
+            assert!(parse_activation(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn specs_are_checked() {
         let mut s = PullSpec::new("m", RepoRef::new("o/b"));
         s.check().unwrap();
@@ -283,7 +338,7 @@ mod tests {
         s.layer = Some(0);
         assert!(s.check().is_err());
         s.layer = Some(3);
-        s.sae = Some(SaeSource { repo: RepoRef::new("o/s"), path: String::new(), layout: SaeLayout::GemmaScope });
+        s.sae = Some(SaeSource::new(RepoRef::new("o/s"), "", SaeLayout::GemmaScope));
         assert!(s.check().is_err(), "a file layout needs its path");
     }
 }

@@ -24,12 +24,27 @@ def _with_path(text: str) -> Dict[str, Any]:
     return {"repo": _repo(repo), "path": path}
 
 
+def _activation(text: str) -> Dict[str, Any]:
+    kind, _, arg = text.partition(":")
+    try:
+        if kind == "relu" and not arg:
+            return {"kind": "relu"}
+        if kind == "topk" and int(arg) > 0:
+            return {"kind": "topk", "k": int(arg)}
+        if kind == "jumprelu":
+            return {"kind": "jumprelu", "threshold": float(arg) if arg else None}
+    except ValueError:
+        pass
+    raise ValueError(f"{text!r} is not an activation (relu, topk:K, jumprelu, jumprelu:T)")
+
+
 def pull_model(
     preset: Optional[str] = None,
     *,
     backbone: Optional[str] = None,
     sae: Optional[str] = None,
     sae_layout: Optional[str] = None,
+    sae_activation: Optional[str] = None,
     lora: Optional[str] = None,
     name: Optional[str] = None,
     layer: Optional[int] = None,
@@ -51,7 +66,8 @@ def pull_model(
 
     Either a ``preset`` (see :func:`model_presets`), or ``backbone="owner/name[@revision]"`` with ``name`` and,
     for sparse vectors, ``sae="owner/name[@revision]:path/inside"`` and its ``sae_layout`` (``splaredb``,
-    ``sae_lens``, ``llama_scope``, ``gemma_scope``), optionally a LoRA adapter ``lora="owner/name[@rev][:dir]"``.
+    ``sae_lens``, ``llama_scope``, ``gemma_scope``; a ``splaredb`` file needs ``sae_activation``: ``relu``,
+    ``topk:K``, ``jumprelu[:T]``), optionally a LoRA adapter ``lora="owner/name[@rev][:dir]"``.
     The other arguments are the model's ``splare.json`` settings (``layer`` is Hugging Face
     ``hidden_states[layer]``; all layers when left out).
 
@@ -92,7 +108,13 @@ def pull_model(
             "backbone": _repo(backbone),
             "layer": layer,
             "bidirectional": bidirectional,
-            "sae": dict(_with_path(sae), layout=sae_layout) if sae is not None else None,
+            "sae": dict(
+                _with_path(sae),
+                layout=sae_layout,
+                activation=_activation(sae_activation) if sae_activation is not None else None,
+            )
+            if sae is not None
+            else None,
             "lora": _with_path(lora) if lora is not None else None,
             "pooling": pooling,
             "top_k_query": top_k_query,
