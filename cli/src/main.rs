@@ -7,6 +7,7 @@
 //! splaredb sync DB TARGET | splaredb export-bulk DB OUT_DIR   (the Python package's cluster bridge)
 //! ```
 
+mod labels_cmd;
 mod model_cmd;
 #[cfg(feature = "hub")]
 mod pull_cmd;

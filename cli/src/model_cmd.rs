@@ -42,6 +42,8 @@ enum ModelCommand {
     },
     /// Print the model cache directory.
     Home,
+    /// Name a model's latents by the tokens that fire them most over texts in several languages (labels.tsv).
+    Labels(Box<crate::labels_cmd::LabelArgs>),
     /// Assemble a model from Hugging Face Hub repositories: a preset, or a backbone + SAE (+ LoRA adapter).
     #[cfg(feature = "hub")]
     Pull(Box<crate::pull_cmd::PullArgs>),
@@ -88,6 +90,7 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
     {
         match cli.command {
             ModelCommand::Home => println!("{}", encoder::splaredb_home().display()),
+            ModelCommand::Labels(args) => crate::labels_cmd::run(*args)?,
             #[cfg(feature = "hub")]
             ModelCommand::Pull(args) => crate::pull_cmd::pull(*args)?,
             #[cfg(feature = "hub")]

@@ -1,12 +1,13 @@
 //! The interactive shell and its commands (sqlite3 conventions: dot-commands, `.mode`, `.headers`, `.timer`,
 //! `.output`, `.read`, `-bail`). A line that does not start with a dot is a text search.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use splaredb::encoder::labeling::LabelBuilder;
 use splaredb::encoder::{resolve_model, Encoder, EncoderOptions, TextKind, DEFAULT_MODEL};
 use splaredb::{Database, Document, ImportOptions, Options, SearchOptions, SparseVector, TextDocument};
 
@@ -165,10 +166,6 @@ fn key_cell(key: &[u8]) -> Cell {
 }
 
 /// Readable token text: SentencePiece `▁` and WordPiece `##` markers removed.
-fn clean_token(t: &str) -> String {
-    t.trim_start_matches('▁').trim_start_matches("##").trim_start_matches('Ġ').to_string()
-}
-
 impl Shell {
     pub fn new() -> Shell {
         Shell {
@@ -641,7 +638,8 @@ impl Shell {
     }
 
     /// Derives a label for every latent that fires in up to `limit` documents: the (cleaned) tokens that
-    /// activate it most, up to three distinct ones, strongest first.
+    /// activate it most, up to three distinct ones, strongest first. Documents go through the encoder in
+    /// batches of 16.
     fn build_labels(&mut self, limit: usize) -> Result<usize, String> {
         let enc = self.encoder()?;
         let snap = self.db()?.read();
@@ -651,39 +649,24 @@ impl Shell {
             indicatif::ProgressStyle::with_template("labels {bar:30} {pos}/{len} documents {elapsed}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        let mut best: HashMap<u32, Vec<(f32, String)>> = HashMap::new();
-        for key in keys.iter().take(limit) {
-            bar.inc(1);
-            let Some(text) = snap.get(key).map_err(|e| e.to_string())?.and_then(|d| d.text) else { continue };
-            if text.trim().is_empty() {
-                continue;
-            }
-            for (token, acts) in enc.token_activations(&text, TextKind::Document).map_err(|e| e.to_string())? {
-                let token = clean_token(&token);
-                if token.is_empty() {
-                    continue;
-                }
-                for (latent, a) in acts {
-                    let list = best.entry(latent).or_default();
-                    match list.iter_mut().find(|(_, t)| t.eq_ignore_ascii_case(&token)) {
-                        Some(entry) => entry.0 = entry.0.max(a),
-                        None => list.push((a, token.clone())),
-                    }
-                    if list.len() > 8 {
-                        list.sort_by(|x, y| y.0.total_cmp(&x.0));
-                        list.truncate(4);
+        let mut builder = LabelBuilder::new();
+        for chunk in keys.iter().take(limit).collect::<Vec<_>>().chunks(16) {
+            let mut texts = Vec::with_capacity(chunk.len());
+            for key in chunk {
+                if let Some(text) = snap.get(key).map_err(|e| e.to_string())?.and_then(|d| d.text) {
+                    if !text.trim().is_empty() {
+                        texts.push(text);
                     }
                 }
             }
+            let max = enc.config().max_length;
+            for tokens in enc.token_activations_batch(&texts, TextKind::Document, max).map_err(|e| e.to_string())? {
+                builder.add(&tokens, 0);
+            }
+            bar.inc(chunk.len() as u64);
         }
         bar.finish_and_clear();
-        let labels: BTreeMap<u32, String> = best
-            .into_iter()
-            .map(|(id, mut list)| {
-                list.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
-                (id, list.into_iter().take(3).map(|(_, t)| t).collect::<Vec<_>>().join(" / "))
-            })
-            .collect();
+        let labels: BTreeMap<u32, String> = builder.labels().into_iter().map(|(id, l)| (id, l.text())).collect();
         self.db()?.set_labels(&labels).map_err(|e| e.to_string())?;
         Ok(labels.len())
     }

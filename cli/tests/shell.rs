@@ -266,3 +266,41 @@ fn sync_without_the_python_bridge_says_how_to_install_it() {
         assert!(text(&out.stderr).contains("pip install"));
     }
 }
+
+#[test]
+fn model_labels_names_latents_from_texts_in_several_languages() {
+    let dir = tempfile::tempdir().unwrap();
+    let en = dir.path().join("en.jsonl");
+    let de = dir.path().join("de.jsonl");
+    std::fs::write(&en, "{\"text\": \"a real-time strategy game\", \"split\": \"train\"}\n{\"text\": \"a compression tool\", \"split\": \"test\"}\n").unwrap();
+    std::fs::write(&de, "{\"title\": \"Spiel\", \"text\": \"ein Strategiespiel in Echtzeit\"}\n").unwrap();
+    let out = dir.path().join("labels.tsv");
+    let (en_arg, de_arg) = (format!("en={}", en.display()), format!("de={}", de.display()));
+    let o = Command::new(BIN)
+        .args(["model", "labels", tiny().to_str().unwrap(), "--texts", &en_arg, "--texts", &de_arg, "--split", "train"])
+        .args(["--queries", &en_arg, "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let summary = text(&o.stdout);
+    assert!(summary.contains("from 2 texts") && summary.contains("labels mix languages"), "{summary}");
+    assert!(summary.contains("en queries (1)"), "{summary}");
+    // The file is what the encoder reads back as the model's labels.
+    let tsv = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<&str> = tsv.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(
+        !rows.is_empty()
+            && rows.iter().all(|r| r.split('\t').count() == 2 && r.split('\t').next().unwrap().parse::<u32>().is_ok())
+    );
+
+    std::fs::write(&de, "{\"text\": \"ok\"}\nnot json\n").unwrap();
+    for (args, why) in [
+        (vec!["--texts", "no-language.jsonl"], "expected LANG=FILE.jsonl"),
+        (vec!["--texts", &de_arg], "line 2: not JSON"),
+        (vec!["--texts", "en=/no/such/file.jsonl"], "/no/such/file.jsonl"),
+    ] {
+        let o = Command::new(BIN).args(["model", "labels", tiny().to_str().unwrap()]).args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(text(&o.stderr).contains(why), "{args:?}: {}", text(&o.stderr));
+    }
+}

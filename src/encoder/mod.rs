@@ -23,6 +23,7 @@ mod home;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod import;
+pub mod labeling;
 mod linear;
 mod quant;
 mod rope;
@@ -270,19 +271,49 @@ impl Encoder {
     /// Each pooled token of `text` with its active SAE latents (latent, activation), strongest first: which
     /// words make which latents fire.
     pub fn token_activations(&self, text: &str, kind: TextKind) -> EncoderResult<Vec<TokenActivations>> {
+        Ok(self.token_activations_batch(&[text], kind, self.max_length)?.remove(0))
+    }
+
+    /// [`Encoder::token_activations`] for several texts in one forward pass, each cut to `max_tokens` tokens
+    /// (at most the model's `max_length`): what a labelling pass over a corpus calls.
+    pub fn token_activations_batch<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        kind: TextKind,
+        max_tokens: usize,
+    ) -> EncoderResult<Vec<Vec<TokenActivations>>> {
         self.sae()?;
-        let ids = self.tokenize(text, kind)?;
-        let trace = self.trace_ids(std::slice::from_ref(&ids), None)?;
-        let mut out = Vec::new();
-        for (t, &id) in ids.iter().enumerate() {
-            let pooled = self.config.pooling.tokens == PoolTokens::All || !self.tokenizer.special.contains(&id);
-            if !pooled {
-                continue;
+        if texts.is_empty() {
+            return Ok(vec![]);
+        }
+        let keep = max_tokens.clamp(1, self.max_length);
+        let rows: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| {
+                let mut ids = self.tokenize(t.as_ref(), kind)?;
+                ids.truncate(keep);
+                Ok(ids)
+            })
+            .collect::<EncoderResult<_>>()?;
+        let trace = self.trace_ids(&rows, None)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (r, ids) in rows.iter().enumerate() {
+            let mut tokens = Vec::new();
+            for (t, &id) in ids.iter().enumerate() {
+                let pooled = self.config.pooling.tokens == PoolTokens::All || !self.tokenizer.special.contains(&id);
+                if !pooled {
+                    continue;
+                }
+                let mut acts: Vec<(u32, f32)> = trace.latents[r][t]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &w)| w > 0.0)
+                    .map(|(j, &w)| (j as u32, w))
+                    .collect();
+                acts.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                tokens.push((self.tokenizer.token_text(id), acts));
             }
-            let mut acts: Vec<(u32, f32)> =
-                trace.latents[0][t].iter().enumerate().filter(|(_, &w)| w > 0.0).map(|(j, &w)| (j as u32, w)).collect();
-            acts.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            out.push((self.tokenizer.token_text(id), acts));
+            out.push(tokens);
         }
         Ok(out)
     }
