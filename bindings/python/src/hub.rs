@@ -11,6 +11,10 @@ use crate::errors::{encoder_to_py, raise};
 
 /// A hub error as its Python exception (`splaredb.errors`).
 fn hub_to_py(err: HubError) -> PyErr {
+    let err = match err {
+        HubError::Encoder(e) => return encoder_to_py(e),
+        other => other,
+    };
     let class = match &err {
         HubError::Spec(_) => "InvalidOptionsError",
         HubError::Denied { .. } => "HubAccessError",
@@ -19,10 +23,6 @@ fn hub_to_py(err: HubError) -> PyErr {
         HubError::Incompatible(_) => "IncompatibleModelError",
         HubError::Unreachable { .. } => "HubUnreachableError",
         HubError::Io { .. } => "IoError",
-        HubError::Encoder(_) => {
-            let HubError::Encoder(e) = err else { unreachable!() };
-            return encoder_to_py(e);
-        }
         _ => "HubError",
     };
     raise(class, err.to_string())
