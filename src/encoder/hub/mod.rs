@@ -76,6 +76,9 @@ fn read_json(path: &Path) -> HubResult<Value> {
 
 /// The directory holding a pull of `spec` at these commits already, when `out/pull.json` says so.
 fn recorded(out: &Path, spec: &PullSpec, commits: Option<&[String]>) -> bool {
+    if !out.join(super::config::SPLARE_JSON).is_file() {
+        return false;
+    }
     let Ok(text) = std::fs::read_to_string(out.join(PULL_JSON)) else { return false };
     let Ok(v) = serde_json::from_str::<Value>(&text) else { return false };
     if v.get("spec") != serde_json::to_value(spec).ok().as_ref() {
