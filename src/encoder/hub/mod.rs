@@ -149,7 +149,11 @@ pub fn pull(spec: &PullSpec, out: &Path, options: &HubOptions) -> HubResult<Pull
         _ => None,
     };
     if let (Some(l), Some(repo)) = (&spec.lora, &lora_repo) {
-        let prefix = if l.path.is_empty() { String::new() } else { format!("{}/", spec::repo_path(&l.path, "the LoRA adapter")?) };
+        let prefix = if l.path.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", spec::repo_path(&l.path, "the LoRA adapter")?)
+        };
         for (f, why) in
             [("adapter_config.json", "the LoRA adapter's config"), ("adapter_model.safetensors", "the LoRA weights")]
         {
