@@ -1,12 +1,11 @@
 //! The Hub client: hf-hub's sync API (resumable downloads into the standard Hugging Face cache), with every
 //! file checked against the checksum the Hub announces and every failure turned into a [`HubError`].
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
-use sha2::Digest;
+use sha1::Digest;
 
 use super::error::{HubError, HubResult};
 use super::spec::RepoRef;
@@ -211,36 +210,29 @@ impl HubClient {
 /// Checks a downloaded file against its ETag: 64 hex digits are an LFS file's SHA-256, 40 a small file's git
 /// blob SHA-1 (`sha1("blob <len>\0" + bytes)`). Another ETag (a mirror's own) cannot be checked and is accepted.
 pub(crate) fn verify(path: &Path, etag: &str, repo: &str, file: &str) -> HubResult<()> {
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let etag = etag.trim_matches('"').trim_start_matches("W/").trim_matches('"').to_ascii_lowercase();
     if !etag.bytes().all(|b| b.is_ascii_hexdigit()) || !(etag.len() == 64 || etag.len() == 40) {
         return Ok(());
     }
-    let mut f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
-    let len = f.metadata().map_err(|e| HubError::io(path, e))?.len();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut sha256 = sha2::Sha256::new();
-    let mut sha1 = sha1::Sha1::new();
-    if etag.len() == 40 {
-        sha1.update(format!("blob {len}\0").as_bytes());
-    }
-    loop {
-        let n = f.read(&mut buf).map_err(|e| HubError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        if etag.len() == 64 {
-            sha256.update(&buf[..n]);
-        } else {
-            sha1.update(&buf[..n]);
-        }
-    }
-    let (kind, got) =
-        if etag.len() == 64 { ("sha256", hex(&sha256.finalize())) } else { ("git-sha1", hex(&sha1.finalize())) };
+    let (kind, got) = if etag.len() == 64 {
+        ("sha256", crate::encoder::import::sha256_file(path)?)
+    } else {
+        ("git-sha1", git_blob_sha1(path)?)
+    };
     if got != etag {
         return Err(HubError::Checksum { repo: repo.to_string(), file: file.to_string(), kind, expected: etag, got });
     }
     Ok(())
+}
+
+/// Hex git blob SHA-1 of a file: `sha1("blob <len>\0" + bytes)`.
+fn git_blob_sha1(path: &Path) -> HubResult<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
+    let len = f.metadata().map_err(|e| HubError::io(path, e))?.len();
+    let mut h = sha1::Sha1::new();
+    h.update(format!("blob {len}\0").as_bytes());
+    std::io::copy(&mut f, &mut h).map_err(|e| HubError::io(path, e))?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]

@@ -69,8 +69,11 @@ fn backbone_kind(model_type: &str) -> Option<&'static str> {
 }
 
 fn read_json(path: &Path) -> HubResult<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| HubError::io(path, e))?;
-    serde_json::from_str(&text)
+    parse_json(&std::fs::read_to_string(path).map_err(|e| HubError::io(path, e))?, path)
+}
+
+fn parse_json(text: &str, path: &Path) -> HubResult<Value> {
+    serde_json::from_str(text)
         .map_err(|e| HubError::Encoder(super::EncoderError::invalid(path, format!("not JSON: {e}"))))
 }
 
@@ -126,7 +129,8 @@ pub fn pull(spec: &PullSpec, out: &Path, options: &HubOptions) -> HubResult<Pull
 
     // 1. Configs, and whether the parts fit.
     let config = client.fetch(&backbone, "config.json", "the backbone's Hugging Face config")?;
-    let config_json = read_json(&config.path)?;
+    let text = std::fs::read_to_string(&config.path).map_err(|e| HubError::io(&config.path, e))?;
+    let config_json = parse_json(&text, &config.path)?;
     let model_type = config_json.get("model_type").and_then(Value::as_str).unwrap_or("");
     let kind = backbone_kind(model_type).ok_or_else(|| {
         HubError::Incompatible(format!(
@@ -134,7 +138,6 @@ pub fn pull(spec: &PullSpec, out: &Path, options: &HubOptions) -> HubResult<Pull
             spec.backbone
         ))
     })?;
-    let text = std::fs::read_to_string(&config.path).map_err(|e| HubError::io(&config.path, e))?;
     let family = if matches!(kind, "llama" | "qwen2" | "gemma2") { Some(kind) } else { None };
     let hf = HfConfig::parse(&text, &config.path, family)?;
     if let Some(layer) = spec.layer.filter(|&l| l > hf.num_hidden_layers) {
@@ -318,23 +321,9 @@ fn fetch_sae(
     }
 }
 
-/// The shape of tensor `name` in a safetensors file, from its header alone.
+/// The shape of tensor `name` in a safetensors file, when it is a matrix: the file is memory-mapped and only
+/// its header read, by the loader the encoder uses.
 fn safetensors_shape(path: &Path, name: &str) -> HubResult<Option<Vec<usize>>> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| HubError::io(path, e))?;
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len).map_err(|e| HubError::io(path, e))?;
-    let n = u64::from_le_bytes(len);
-    let size = f.metadata().map_err(|e| HubError::io(path, e))?.len();
-    if n > 100 << 20 || n + 8 > size {
-        return Err(HubError::Encoder(super::EncoderError::invalid(path, "not a safetensors file (header length)")));
-    }
-    let mut header = vec![0u8; n as usize];
-    f.read_exact(&mut header).map_err(|e| HubError::io(path, e))?;
-    let v: Value = serde_json::from_slice(&header)
-        .map_err(|e| HubError::Encoder(super::EncoderError::invalid(path, format!("safetensors header: {e}"))))?;
-    Ok(v.get(name).and_then(|t| t.get("shape")).and_then(Value::as_array).and_then(|s| {
-        let dims: Option<Vec<usize>> = s.iter().map(|d| d.as_u64().map(|d| d as usize)).collect();
-        dims.filter(|d| d.len() == 2)
-    }))
+    let st = super::weights::open_safetensors(&[path.to_path_buf()])?;
+    Ok(st.get(name).ok().map(|view| view.shape().to_vec()).filter(|d| d.len() == 2))
 }
