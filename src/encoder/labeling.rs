@@ -33,12 +33,26 @@ impl Label {
     }
 }
 
+/// A token that fired a latent: its strongest activation, as shown, lower-cased (tokens differing only in case
+/// are one candidate), and the language of the text where it was strongest.
+#[derive(Debug, Clone)]
+struct Candidate {
+    activation: f32,
+    token: String,
+    key: String,
+    language: usize,
+}
+
 /// Collects, per latent, the tokens that activate it most.
 #[derive(Debug, Default)]
 pub struct LabelBuilder {
-    /// latent → candidates (activation, token, language), pruned to the strongest few.
-    best: HashMap<u32, Vec<(f32, String, usize)>>,
+    /// latent → candidates, pruned to the strongest few.
+    best: HashMap<u32, Vec<Candidate>>,
     texts: usize,
+}
+
+fn strongest_first(list: &mut [Candidate]) {
+    list.sort_by(|x, y| y.activation.total_cmp(&x.activation).then(x.token.cmp(&y.token)));
 }
 
 impl LabelBuilder {
@@ -57,15 +71,16 @@ impl LabelBuilder {
             if !token.chars().any(char::is_alphanumeric) {
                 continue;
             }
+            let key = token.to_lowercase();
             for &(latent, a) in acts {
                 let list = self.best.entry(latent).or_default();
-                match list.iter_mut().find(|(_, t, _)| t.to_lowercase() == token.to_lowercase()) {
-                    Some(entry) if a > entry.0 => *entry = (a, entry.1.clone(), language),
+                match list.iter_mut().find(|c| c.key == key) {
+                    Some(c) if a > c.activation => (c.activation, c.language) = (a, language),
                     Some(_) => {}
-                    None => list.push((a, token.clone(), language)),
+                    None => list.push(Candidate { activation: a, token: token.clone(), key: key.clone(), language }),
                 }
                 if list.len() > 8 {
-                    list.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+                    strongest_first(list);
                     list.truncate(4);
                 }
             }
@@ -83,15 +98,13 @@ impl LabelBuilder {
             .iter()
             .map(|(&id, list)| {
                 let mut list = list.clone();
-                list.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+                strongest_first(&mut list);
                 list.truncate(3);
-                (
-                    id,
-                    Label {
-                        tokens: list.iter().map(|(_, t, _)| t.clone()).collect(),
-                        languages: list.iter().map(|(_, _, l)| *l).collect(),
-                    },
-                )
+                let label = Label {
+                    tokens: list.iter().map(|c| c.token.clone()).collect(),
+                    languages: list.iter().map(|c| c.language).collect(),
+                };
+                (id, label)
             })
             .collect()
     }
