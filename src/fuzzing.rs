@@ -71,12 +71,18 @@ pub fn manifest(data: &[u8]) {
 
 /// Opens bytes as a segment and, if it opens, reads everything in it.
 pub fn segment(data: &[u8]) {
+    // The footer layout follows the version in the file's last 12 bytes (unknown versions: the current one).
+    let sections_in = |b: &[u8]| {
+        let version = if b.len() >= 12 { read_u32(b, b.len() - 12) } else { 0 };
+        Footer::sections_of(version).unwrap_or(NUM_SECTIONS)
+    };
     let bytes = prepare(data, |b| {
-        if b.len() < Footer::LEN + 16 {
+        let count = sections_in(b);
+        if b.len() < Footer::len(count) + 16 {
             return;
         }
-        let footer = b.len() - Footer::LEN;
-        for i in 0..NUM_SECTIONS {
+        let footer = b.len() - Footer::len(count);
+        for i in 0..count {
             let d = footer + i * Footer::SECTION_LEN;
             let (offset, len) = (read_u64(b, d) as usize, read_u64(b, d + 8) as usize);
             if offset <= footer && len <= footer - offset {
@@ -84,12 +90,16 @@ pub fn segment(data: &[u8]) {
                 put_u32(b, d + 16, crc);
             }
         }
-        let crc = crc32(&b[footer..footer + Footer::CRC_OFFSET]);
-        put_u32(b, footer + Footer::CRC_OFFSET, crc);
+        let crc = crc32(&b[footer..footer + Footer::crc_offset(count)]);
+        put_u32(b, footer + Footer::crc_offset(count), crc);
     });
     // The segment id is whatever the footer says, so that check passes and the rest is reached.
-    let id =
-        if bytes.len() >= Footer::LEN { read_u64(&bytes, bytes.len() - Footer::LEN + Footer::ID_OFFSET) } else { 0 };
+    let count = sections_in(&bytes);
+    let id = if bytes.len() >= Footer::len(count) {
+        read_u64(&bytes, bytes.len() - Footer::len(count) + Footer::id_offset(count))
+    } else {
+        0
+    };
     let Ok(seg) = Segment::from_bytes(id, "fuzz.seg".into(), FileBytes::new(bytes)) else { return };
     for mut cursor in seg.all_postings() {
         while cursor.next_block() {

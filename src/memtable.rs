@@ -13,7 +13,7 @@ use parking_lot::RwLock;
 
 use crate::document::PreparedDocument;
 use crate::error::Result;
-use crate::segment::{encode_record, ListSink, RecordSink, SegmentInput};
+use crate::segment::{encode_record, quantized, ListSink, RecordSink, SegmentInput, VectorSink};
 use crate::vector::{rank_order, Quantizer, SparseVector};
 
 const LIVE: u64 = u64::MAX;
@@ -191,9 +191,12 @@ impl SegmentInput for MemtableInput<'_> {
         u32::try_from(self.slots.len()).unwrap_or(u32::MAX)
     }
 
-    fn for_each_list(&mut self, f: &mut ListSink<'_>) -> Result<()> {
+    fn for_each_list(&mut self, only: Option<&[u32]>, f: &mut ListSink<'_>) -> Result<()> {
         let mut latents: Vec<u32> = self.inner.postings.keys().copied().collect();
         latents.sort_unstable();
+        if let Some(only) = only {
+            latents.retain(|l| only.binary_search(l).is_ok());
+        }
         let mut list: Vec<(u32, u8)> = Vec::new();
         let (mut docs, mut impacts) = (Vec::new(), Vec::new());
         for latent in latents {
@@ -224,6 +227,14 @@ impl SegmentInput for MemtableInput<'_> {
         for &slot in &self.slots {
             let s = &self.inner.slots[slot as usize];
             f(&s.key, &encode_record(&s.key, &s.doc))?;
+        }
+        Ok(())
+    }
+
+    fn for_each_vector(&mut self, quantizer: &Quantizer, f: &mut VectorSink<'_>) -> Result<()> {
+        for &slot in &self.slots {
+            let (ids, codes) = quantized(&self.inner.slots[slot as usize].doc.doc.vector, quantizer);
+            f(&ids, &codes)?;
         }
         Ok(())
     }
@@ -297,7 +308,7 @@ mod tests {
         assert_eq!(input.num_docs() as usize, live.len());
         let mut got = std::collections::BTreeMap::new();
         input
-            .for_each_list(&mut |latent, docs, impacts| {
+            .for_each_list(None, &mut |latent, docs, impacts| {
                 got.insert(latent, (docs.to_vec(), impacts.to_vec()));
                 Ok(())
             })

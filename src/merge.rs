@@ -7,7 +7,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::error::{Error, Result};
-use crate::segment::{ListSink, RecordSink, SegmentInput, SequentialRecords};
+use crate::segment::{decode_record, quantized, ListSink, RecordSink, SegmentInput, SequentialRecords, VectorSink};
+use crate::vector::Quantizer;
 use crate::version::SegmentView;
 
 pub(crate) const DROPPED: u32 = u32::MAX;
@@ -66,11 +67,17 @@ impl SegmentInput for MergeInput<'_> {
         u32::try_from(self.order.len()).unwrap_or(u32::MAX)
     }
 
-    fn for_each_list(&mut self, f: &mut ListSink<'_>) -> Result<()> {
-        let mut latents: Vec<u32> =
-            self.inputs.iter().flat_map(|v| v.segment.latent_entries().map(|e| e.latent)).collect();
-        latents.sort_unstable();
-        latents.dedup();
+    fn for_each_list(&mut self, only: Option<&[u32]>, f: &mut ListSink<'_>) -> Result<()> {
+        let latents: Vec<u32> = match only {
+            Some(only) => only.to_vec(),
+            None => {
+                let mut all: Vec<u32> =
+                    self.inputs.iter().flat_map(|v| v.segment.latent_entries().map(|e| e.latent)).collect();
+                all.sort_unstable();
+                all.dedup();
+                all
+            }
+        };
         let mut pairs: Vec<(u32, u8)> = Vec::new();
         let (mut docs, mut impacts) = (Vec::new(), Vec::new());
         for latent in latents {
@@ -120,6 +127,40 @@ impl SegmentInput for MergeInput<'_> {
         }
         if let Some(p) = self.progress.as_mut() {
             p(total, total);
+        }
+        Ok(())
+    }
+
+    fn for_each_vector(&mut self, quantizer: &Quantizer, f: &mut VectorSink<'_>) -> Result<()> {
+        // Version-2 inputs hand over their forward vectors as they are (same quantizer: one database, one
+        // max_weight); version-1 inputs have their records decoded and quantized.
+        let forwards: Vec<_> = self.inputs.iter().map(|v| v.segment.approx().map(|(_, forward)| forward)).collect();
+        let mut readers: Vec<SequentialRecords> = self.inputs.iter().map(|_| SequentialRecords::default()).collect();
+        let (mut ids, mut codes) = (Vec::new(), Vec::new());
+        for &(input, doc) in &self.order {
+            let segment = &self.inputs[input as usize].segment;
+            match &forwards[input as usize] {
+                Some(forward) => {
+                    ids.clear();
+                    codes.clear();
+                    forward
+                        .for_each(doc, segment.dims(), |latent, code| {
+                            ids.push(latent);
+                            codes.push(code);
+                        })
+                        .ok_or_else(|| {
+                            Error::corrupt(segment.name(), format!("forward vector of doc {doc} is malformed"))
+                        })?;
+                    f(&ids, &codes)?;
+                }
+                None => {
+                    let record = segment.sequential_record(&mut readers[input as usize], doc)?;
+                    let (_, document) = decode_record(record)
+                        .map_err(|e| Error::corrupt(segment.name(), format!("record of doc {doc}: {e}")))?;
+                    let (ids, codes) = quantized(&document.vector, quantizer);
+                    f(&ids, &codes)?;
+                }
+            }
         }
         Ok(())
     }

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use crate::files;
 use crate::manifest::read_manifest;
-use crate::segment::{read_deletes, Segment};
+use crate::segment::{encode_bitmap, has_bitmap, mean_code, quantized, read_deletes, Segment};
+use crate::vector::{Quantizer, SparseVector};
 use crate::storage::Storage;
 use crate::version::Version;
 use crate::wal::read_wal;
@@ -88,9 +89,15 @@ pub(crate) fn check(storage: &dyn Storage, version: &Version, retained: &HashSet
             report.problems.push(format!("{}: document count disagrees with the manifest", segment.name()));
         }
         check_postings(&segment, &mut report);
+        let approx = ApproxCheck::new(&segment, &mut report);
         for doc in 0..segment.num_docs() {
             match segment.document(doc) {
-                Ok(d) if d.vector.check_dims(manifest.dims).is_ok() => report.stored_documents += 1,
+                Ok(d) if d.vector.check_dims(manifest.dims).is_ok() => {
+                    report.stored_documents += 1;
+                    if let Some(approx) = &approx {
+                        approx.check_document(&segment, doc, &d.vector, &mut report);
+                    }
+                }
                 Ok(_) => report.problems.push(format!("{}: document {doc} has a latent out of range", segment.name())),
                 Err(e) => report.problems.push(e.to_string()),
             }
@@ -158,6 +165,95 @@ pub(crate) fn check(storage: &dyn Storage, version: &Version, retained: &HashSet
         ));
     }
     report
+}
+
+/// The approximate index of a version-2 segment against its posting lists and stored documents.
+struct ApproxCheck {
+    quantizer: Quantizer,
+}
+
+impl ApproxCheck {
+    /// Checks the means and bitmaps against the posting lists, and each document's forward vector against its
+    /// postings (an order-independent 64-bit digest per document); `None` for a version-1 segment or when the
+    /// segment's quantizer is unusable (reported).
+    fn new(segment: &Segment, report: &mut CheckReport) -> Option<ApproxCheck> {
+        let (approx, forward) = segment.approx()?;
+        let name = segment.name();
+        let quantizer = match Quantizer::new(segment.max_weight()) {
+            Ok(q) => q,
+            Err(e) => {
+                report.problems.push(format!("{name}: max_weight: {e}"));
+                return None;
+            }
+        };
+        let n = segment.num_docs();
+        let mut digests = vec![(0u64, 0u32); n as usize];
+        let mut bitmap = Vec::new();
+        for (index, mut cursor) in segment.all_postings().enumerate() {
+            let latent = cursor.entry().latent;
+            let (mut docs, mut codes) = (Vec::new(), Vec::new());
+            while cursor.next_block() {
+                let (d, c) = cursor.decode();
+                docs.extend_from_slice(d);
+                codes.extend_from_slice(c);
+            }
+            for (&doc, &code) in docs.iter().zip(&codes) {
+                if let Some(slot) = digests.get_mut(doc as usize) {
+                    slot.0 = slot.0.wrapping_add(digest(latent, code));
+                    slot.1 += 1;
+                }
+            }
+            if approx.mean(index) != mean_code(&codes) {
+                report.problems.push(format!("{name}: approx mean impact of latent {latent} disagrees with its list"));
+            }
+            match approx.bitmap_of(index as u32) {
+                Some(b) => {
+                    encode_bitmap(&docs, n, &mut bitmap);
+                    if approx.bitmap(b) != bitmap.as_slice() {
+                        report.problems.push(format!("{name}: approx bitmap of latent {latent} disagrees with its list"));
+                    }
+                }
+                None if has_bitmap(docs.len() as u32, n, approx.divisor()) => {
+                    report.problems.push(format!("{name}: latent {latent} lacks its approx bitmap"));
+                }
+                None => {}
+            }
+        }
+        for (doc, &(sum, count)) in digests.iter().enumerate() {
+            let (mut s, mut c) = (0u64, 0u32);
+            let ok = forward.for_each(doc as u32, segment.dims(), |latent, code| {
+                s = s.wrapping_add(digest(latent, code));
+                c += 1;
+            });
+            if ok.is_none() || (s, c) != (sum, count) {
+                report.problems.push(format!("{name}: forward vector of doc {doc} disagrees with the posting lists"));
+            }
+        }
+        Some(ApproxCheck { quantizer })
+    }
+
+    /// The forward vector of `doc` must be its stored vector, quantized.
+    fn check_document(&self, segment: &Segment, doc: u32, vector: &SparseVector, report: &mut CheckReport) {
+        let Some((_, forward)) = segment.approx() else { return };
+        let (ids, codes) = quantized(vector, &self.quantizer);
+        let mut i = 0usize;
+        let mut same = true;
+        let ok = forward.for_each(doc, segment.dims(), |latent, code| {
+            same &= ids.get(i) == Some(&latent) && codes.get(i) == Some(&code);
+            i += 1;
+        });
+        if ok.is_none() || !same || i != ids.len() {
+            report.problems.push(format!("{}: forward vector of doc {doc} disagrees with the stored document", segment.name()));
+        }
+    }
+}
+
+/// An order-independent digest term of one posting.
+fn digest(latent: u32, code: u8) -> u64 {
+    let mut x = ((latent as u64) << 8 | code as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 /// Decodes every block: doc ids strictly increasing within a list and below the document count, impacts

@@ -54,6 +54,9 @@ pub struct SegmentInfo {
     pub bytes: u64,
     /// Bytes per section.
     pub sections: SectionSizes,
+    /// The file's format version: 2 carries the approximate index; 1 (written before it existed) is scored
+    /// exactly by approximate search until a merge rewrites it.
+    pub format_version: u32,
 }
 
 impl Engine {
@@ -85,6 +88,7 @@ impl Engine {
                 postings: s.segment.num_postings(),
                 bytes: s.segment.file_len(),
                 sections: s.segment.section_sizes(),
+                format_version: s.segment.version(),
             })
             .collect()
     }

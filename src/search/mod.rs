@@ -6,6 +6,7 @@
 //! id agree with the global one. Faster evaluation strategies (block-max pruning, approximate search) plug in
 //! as further per-segment evaluators beside [`exhaustive`].
 
+pub(crate) mod approx;
 pub(crate) mod exhaustive;
 pub(crate) mod maxscore;
 
@@ -39,12 +40,43 @@ pub struct SearchOptions {
     /// vectors measured so far (SAE and SPLADE, 58k documents) too few blocks can be skipped and it runs 1.6–1.8×
     /// slower than exhaustive scoring (`tools/topk-bench`, README "Top-k search").
     pub block_max: bool,
+    /// Approximate search with each segment's approximate index: `Some(candidates)` ranks each segment's
+    /// documents by a cheap membership score, re-ranks its best `candidates` (at least `k`) with their exact
+    /// scores, and merges as usual; the memtable and segments written before the index existed are scored
+    /// exactly. Scores of returned hits are exact; recall grows with `candidates`
+    /// ([`DEFAULT_CANDIDATES`](Self::DEFAULT_CANDIDATES) by [`approximate`](Self::approximate); measured by
+    /// `tools/topk-bench`, README "Approximate search"). `None` (the default): exact.
+    pub approx: Option<usize>,
 }
 
 impl SearchOptions {
     /// Top-`k`, keys and scores only.
     pub fn top(k: usize) -> Self {
-        SearchOptions { k, with_documents: false, rescore: false, threads: 1, query_cut: 0.0, block_max: false }
+        SearchOptions {
+            k,
+            with_documents: false,
+            rescore: false,
+            threads: 1,
+            query_cut: 0.0,
+            block_max: false,
+            approx: None,
+        }
+    }
+
+    /// Candidates each segment re-ranks in approximate search unless told otherwise.
+    pub const DEFAULT_CANDIDATES: usize = 300;
+
+    /// Approximate search with [`DEFAULT_CANDIDATES`](Self::DEFAULT_CANDIDATES) candidates per segment (see
+    /// [`approx`](Self::approx)).
+    pub fn approximate(mut self) -> Self {
+        self.approx = Some(Self::DEFAULT_CANDIDATES);
+        self
+    }
+
+    /// Approximate search re-ranking `candidates` documents per segment (see [`approx`](Self::approx)).
+    pub fn candidates(mut self, candidates: usize) -> Self {
+        self.approx = Some(candidates);
+        self
     }
 
     /// Also return the stored documents.
@@ -114,6 +146,14 @@ fn rank(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     rank_order(a.score, &a.key, b.score, &b.key)
 }
 
+/// How each segment is scored.
+#[derive(Clone, Copy)]
+enum Mode {
+    Exhaustive,
+    BlockMax,
+    Approx(usize),
+}
+
 /// One segment's top-k: its position in the version, and `(score, local doc)` pairs.
 type SegmentHits = (usize, Vec<(f32, u32)>);
 
@@ -125,14 +165,16 @@ fn segment_top_k(
     quantizer: &Quantizer,
     k: usize,
     threads: usize,
-    block_max: bool,
+    mode: Mode,
 ) -> Result<Vec<SegmentHits>> {
     let one = |index: usize| {
         let view = &version.segments[index];
-        let hits = if block_max {
-            maxscore::top_k(&view.segment, &view.deletes, query, quantizer, k)
-        } else {
-            exhaustive::top_k(&view.segment, &view.deletes, query, quantizer, k)
+        let hits = match mode {
+            Mode::BlockMax => maxscore::top_k(&view.segment, &view.deletes, query, quantizer, k),
+            Mode::Approx(candidates) => {
+                approx::top_k(&view.segment, &view.deletes, query, quantizer, k, candidates)
+            }
+            Mode::Exhaustive => exhaustive::top_k(&view.segment, &view.deletes, query, quantizer, k),
         };
         hits.map(|hits| (index, hits))
     };
@@ -169,7 +211,8 @@ fn segment_top_k(
     Ok(results)
 }
 
-/// Top-k over a version: exact, or exact for the pruned query when `options.query_cut` is set.
+/// Top-k over a version: exact, exact for the pruned query when `options.query_cut` is set, or approximate
+/// per segment when `options.approx` is.
 pub(crate) fn search_version(
     version: &Version,
     query: &SparseVector,
@@ -191,7 +234,12 @@ pub(crate) fn search_version(
     for hit in version.memtable.search(version.seq, scored, quantizer, k) {
         candidates.push(Candidate { score: hit.score, key: hit.key.to_vec(), source: Source::Memtable(hit.doc) });
     }
-    for (index, hits) in segment_top_k(version, scored, quantizer, k, options.threads, options.block_max)? {
+    let mode = match (options.approx, options.block_max) {
+        (Some(candidates), _) => Mode::Approx(candidates),
+        (None, true) => Mode::BlockMax,
+        (None, false) => Mode::Exhaustive,
+    };
+    for (index, hits) in segment_top_k(version, scored, quantizer, k, options.threads, mode)? {
         let segment = &version.segments[index].segment;
         for (score, doc) in hits {
             candidates.push(Candidate {

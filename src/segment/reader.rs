@@ -9,8 +9,9 @@ use crate::storage::{FileBytes, Storage};
 
 use super::docstore::{read_document, SequentialRecords};
 use super::postings::{decode_block, BlockMeta, BLOCK_LEN};
+use super::approx::{ApproxIndex, Forward};
 use super::records::{DocBlock, Footer, LatentEntry};
-use super::{section, HEADER_LEN, NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION};
+use super::{section, HEADER_LEN, NUM_SECTIONS, NUM_SECTIONS_V1, SEGMENT_MAGIC, SEGMENT_VERSION};
 
 /// A slice of a mapped file, owned (for the fst map).
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub(crate) struct Segment {
     id: u64,
     name: String,
     bytes: FileBytes,
+    /// Format version (1: no approx and forward sections, their ranges empty).
+    version: u32,
     sections: [Range<usize>; NUM_SECTIONS],
     num_docs: u32,
     num_postings: u64,
@@ -73,22 +76,28 @@ impl Segment {
     pub(crate) fn from_bytes(id: u64, name: String, bytes: FileBytes) -> Result<Segment> {
         let corrupt = |d: String| Error::corrupt(&name, d);
         let data = bytes.as_slice();
-        if data.len() < HEADER_LEN + Footer::LEN {
+        if data.len() < HEADER_LEN + Footer::len(NUM_SECTIONS_V1) {
             return Err(corrupt(format!("file of {} bytes is too short to be a segment", data.len())));
         }
         if &data[..8] != SEGMENT_MAGIC || &data[data.len() - 8..] != SEGMENT_MAGIC {
             return Err(corrupt("bad magic: not a splaredb segment".into()));
         }
-        for version in [read_u32(data, 8), read_u32(data, data.len() - 12)] {
-            if version != SEGMENT_VERSION {
-                return Err(Error::UnsupportedVersion { file: name, found: version, supported: SEGMENT_VERSION });
+        let version = read_u32(data, data.len() - 12);
+        let count = match Footer::sections_of(version) {
+            Some(count) if read_u32(data, 8) == version => count,
+            _ => {
+                let found = if Footer::sections_of(version).is_some() { read_u32(data, 8) } else { version };
+                return Err(Error::UnsupportedVersion { file: name, found, supported: SEGMENT_VERSION });
             }
-        }
+        };
         if read_u32(data, 12) != 0 {
             return Err(corrupt("reserved header field is not zero".into()));
         }
-        let footer_start = data.len() - Footer::LEN;
-        let footer = Footer::decode(&data[footer_start..]).map_err(corrupt)?;
+        if data.len() < HEADER_LEN + Footer::len(count) {
+            return Err(corrupt(format!("file of {} bytes is too short to be a segment", data.len())));
+        }
+        let footer_start = data.len() - Footer::len(count);
+        let footer = Footer::decode(&data[footer_start..], version).map_err(corrupt)?;
         let mut sections: [Range<usize>; NUM_SECTIONS] = Default::default();
         let mut expected_start = HEADER_LEN as u64;
         for (i, (range, desc)) in sections.iter_mut().zip(&footer.sections).enumerate() {
@@ -119,6 +128,7 @@ impl Segment {
             id,
             name,
             bytes,
+            version,
             sections,
             num_docs,
             num_postings,
@@ -233,6 +243,12 @@ impl Segment {
         if !matches!(consistent, Ok(true)) {
             return Err(corrupt("key index disagrees with the key table or is malformed".into()));
         }
+        if self.version >= 2 {
+            ApproxIndex::view(self.section(section::APPROX), self.num_docs, num_latents)
+                .and_then(|a| a.validate(self.num_docs))
+                .map_err(corrupt)?;
+            Forward::view(self.section(section::FORWARD), self.num_docs).and_then(|f| f.validate()).map_err(corrupt)?;
+        }
         Ok(())
     }
 
@@ -242,6 +258,40 @@ impl Segment {
 
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Format version of the file.
+    pub(crate) fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The approximate index and the forward vectors; `None` for a version-1 segment (written before they
+    /// existed: approximate search scores it exhaustively, and its next merge writes them).
+    pub(crate) fn approx(&self) -> Option<(ApproxIndex<'_>, Forward<'_>)> {
+        if self.version < 2 {
+            return None;
+        }
+        let num_latents = self.section(section::LATENTS).len() / LatentEntry::LEN;
+        // Validated on open; this only slices.
+        let approx = ApproxIndex::view(self.section(section::APPROX), self.num_docs, num_latents).ok()?;
+        let forward = Forward::view(self.section(section::FORWARD), self.num_docs).ok()?;
+        Some((approx, forward))
+    }
+
+    /// Index of `latent` in the latent directory, with its entry.
+    pub(crate) fn latent_index(&self, latent: u32) -> Option<(usize, LatentEntry)> {
+        let dir = self.section(section::LATENTS);
+        let n = dir.len() / LatentEntry::LEN;
+        let (mut lo, mut hi) = (0usize, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match LatentEntry::latent_at(dir, mid).cmp(&latent) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some((mid, LatentEntry::at(dir, mid))),
+            }
+        }
+        None
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -273,19 +323,7 @@ impl Segment {
 
     /// The directory entry of `latent`, if any document has it.
     pub(crate) fn latent(&self, latent: u32) -> Option<LatentEntry> {
-        let dir = self.section(section::LATENTS);
-        let n = dir.len() / LatentEntry::LEN;
-        let (mut lo, mut hi) = (0usize, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            let l = LatentEntry::latent_at(dir, mid);
-            match l.cmp(&latent) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(LatentEntry::at(dir, mid)),
-            }
-        }
-        None
+        self.latent_index(latent).map(|(_, e)| e)
     }
 
     /// Block metadata entry `b` (bounds checked at open).
@@ -365,6 +403,8 @@ impl Segment {
             document_index: len(section::DOC_INDEX),
             keys: len(section::KEYS),
             key_index: len(section::FST),
+            approx: len(section::APPROX),
+            forward: len(section::FORWARD),
         }
     }
 

@@ -5,7 +5,9 @@
 
 use crate::codec::{crc32, ByteWriter, Fields};
 
-use super::{NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION};
+use super::{NUM_SECTIONS, NUM_SECTIONS_V1, SEGMENT_MAGIC};
+#[cfg(test)]
+use super::SEGMENT_VERSION;
 
 /// One latent's entry in the latent directory (section 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,10 +99,14 @@ pub(crate) struct SectionDesc {
     pub(crate) crc: u32,
 }
 
-/// The footer: the section table and the segment's counts, checksummed, then the version and the magic.
+/// The footer: the section table and the segment's counts, checksummed, then the version and the magic. Version
+/// 1 has [`NUM_SECTIONS_V1`] sections, version 2 [`NUM_SECTIONS`] (the approx and forward sections added).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Footer {
-    pub(crate) sections: [SectionDesc; NUM_SECTIONS],
+    /// Format version: 1 or 2 (what the writer writes, [`SEGMENT_VERSION`]).
+    pub(crate) version: u32,
+    /// One descriptor per section of the version, in file order.
+    pub(crate) sections: Vec<SectionDesc>,
     pub(crate) id: u64,
     pub(crate) num_docs: u32,
     pub(crate) num_latents: u32,
@@ -112,12 +118,33 @@ pub(crate) struct Footer {
 impl Footer {
     /// Length of one section descriptor.
     pub(crate) const SECTION_LEN: usize = 8 + 8 + 4;
+    /// Bytes after the section table: counts (id, documents, latents, postings, dims, max weight), CRC, version,
+    /// magic.
+    const TAIL_LEN: usize = 8 + 4 + 4 + 8 + 4 + 4 + 4 + 4 + SEGMENT_MAGIC.len();
+
+    /// Number of sections of format `version`, or `None` for a version this build does not read.
+    pub(crate) fn sections_of(version: u32) -> Option<usize> {
+        match version {
+            1 => Some(NUM_SECTIONS_V1),
+            2 => Some(NUM_SECTIONS),
+            _ => None,
+        }
+    }
+
+    /// Encoded length of a footer with `sections` sections.
+    pub(crate) fn len(sections: usize) -> usize {
+        sections * Self::SECTION_LEN + Self::TAIL_LEN
+    }
+
     /// Offset of the segment id, right after the section table.
-    pub(crate) const ID_OFFSET: usize = NUM_SECTIONS * Self::SECTION_LEN;
-    /// Offset of the CRC, right after the counts (id, documents, latents, postings, dims, max weight).
-    pub(crate) const CRC_OFFSET: usize = Self::ID_OFFSET + 8 + 4 + 4 + 8 + 4 + 4;
-    /// Encoded length: the checksummed part, its CRC, the version and the magic.
-    pub(crate) const LEN: usize = Self::CRC_OFFSET + 4 + 4 + SEGMENT_MAGIC.len();
+    pub(crate) fn id_offset(sections: usize) -> usize {
+        sections * Self::SECTION_LEN
+    }
+
+    /// Offset of the CRC, right after the counts.
+    pub(crate) fn crc_offset(sections: usize) -> usize {
+        Self::id_offset(sections) + 8 + 4 + 4 + 8 + 4 + 4
+    }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut w = ByteWriter::new();
@@ -134,23 +161,22 @@ impl Footer {
         w.f32(self.max_weight);
         let crc = crc32(&w.buf);
         w.u32(crc);
-        w.u32(SEGMENT_VERSION);
+        w.u32(self.version);
         w.bytes(SEGMENT_MAGIC);
         w.into_inner()
     }
 
-    /// Decodes a footer of [`LEN`](Self::LEN) bytes, checking its CRC (the version and magic are checked by
-    /// the caller, which reports them separately).
-    pub(crate) fn decode(b: &[u8]) -> Result<Footer, String> {
-        if b.len() != Self::LEN {
-            return Err(format!("footer of {} bytes, expected {}", b.len(), Self::LEN));
+    /// Decodes a footer of format `version` from `b` (exactly [`len`](Self::len) bytes), checking its CRC (the
+    /// version and magic are checked by the caller, which reports them separately).
+    pub(crate) fn decode(b: &[u8], version: u32) -> Result<Footer, String> {
+        let count = Self::sections_of(version).ok_or_else(|| format!("no footer layout for version {version}"))?;
+        if b.len() != Self::len(count) {
+            return Err(format!("footer of {} bytes, expected {}", b.len(), Self::len(count)));
         }
         let mut f = Fields::new(b);
-        let mut sections = [SectionDesc::default(); NUM_SECTIONS];
-        for s in &mut sections {
-            *s = SectionDesc { offset: f.u64(), len: f.u64(), crc: f.u32() };
-        }
+        let sections = (0..count).map(|_| SectionDesc { offset: f.u64(), len: f.u64(), crc: f.u32() }).collect();
         let footer = Footer {
+            version,
             sections,
             id: f.u64(),
             num_docs: f.u32(),
@@ -159,8 +185,8 @@ impl Footer {
             dims: f.u32(),
             max_weight: f.f32(),
         };
-        debug_assert_eq!(f.pos(), Self::CRC_OFFSET);
-        if crc32(&b[..Self::CRC_OFFSET]) != f.u32() {
+        debug_assert_eq!(f.pos(), Self::crc_offset(count));
+        if crc32(&b[..Self::crc_offset(count)]) != f.u32() {
             return Err("footer checksum mismatch".into());
         }
         Ok(footer)
@@ -185,20 +211,31 @@ mod tests {
         assert_eq!(w.len(), DocBlock::LEN);
         assert_eq!(DocBlock::decode(&w.buf), d);
 
-        let mut sections = [SectionDesc::default(); NUM_SECTIONS];
-        for (i, s) in sections.iter_mut().enumerate() {
-            *s = SectionDesc { offset: 16 + i as u64, len: i as u64, crc: 3 * i as u32 };
-        }
-        let footer =
-            Footer { sections, id: 42, num_docs: 3, num_latents: 4, num_postings: 5, dims: 6, max_weight: 8.0 };
-        let bytes = footer.encode();
-        assert_eq!(bytes.len(), Footer::LEN);
-        assert_eq!(Footer::decode(&bytes).unwrap(), footer);
-        assert_eq!(u64::from_le_bytes(bytes[Footer::ID_OFFSET..Footer::ID_OFFSET + 8].try_into().unwrap()), 42);
-        for i in 0..Footer::CRC_OFFSET + 4 {
-            let mut bad = bytes.clone();
-            bad[i] ^= 1;
-            assert!(Footer::decode(&bad).is_err(), "flip at {i}");
+        for version in [1, SEGMENT_VERSION] {
+            let count = Footer::sections_of(version).unwrap();
+            let sections = (0..count)
+                .map(|i| SectionDesc { offset: 16 + i as u64, len: i as u64, crc: 3 * i as u32 })
+                .collect();
+            let footer = Footer {
+                version,
+                sections,
+                id: 42,
+                num_docs: 3,
+                num_latents: 4,
+                num_postings: 5,
+                dims: 6,
+                max_weight: 8.0,
+            };
+            let bytes = footer.encode();
+            assert_eq!(bytes.len(), Footer::len(count));
+            assert_eq!(Footer::decode(&bytes, version).unwrap(), footer);
+            let id = Footer::id_offset(count);
+            assert_eq!(u64::from_le_bytes(bytes[id..id + 8].try_into().unwrap()), 42);
+            for i in 0..Footer::crc_offset(count) + 4 {
+                let mut bad = bytes.clone();
+                bad[i] ^= 1;
+                assert!(Footer::decode(&bad, version).is_err(), "flip at {i}");
+            }
         }
     }
 }

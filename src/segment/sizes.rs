@@ -17,15 +17,29 @@ pub struct SectionSizes {
     pub keys: u64,
     /// The fst map from key to document id.
     pub key_index: u64,
+    /// The approximate index: mean impacts and membership bitmaps of the frequent latents (0 in a version-1
+    /// segment).
+    pub approx: u64,
+    /// The forward vectors (latent ids and impact codes per document) approximate search re-ranks with.
+    pub forward: u64,
 }
 
 impl SectionSizes {
     /// The names format-spec.md gives the sections, in file order.
-    pub const NAMES: [&'static str; 7] =
-        ["postings", "block metadata", "latent directory", "document store", "document index", "keys", "key index"];
+    pub const NAMES: [&'static str; 9] = [
+        "postings",
+        "block metadata",
+        "latent directory",
+        "document store",
+        "document index",
+        "keys",
+        "key index",
+        "approx",
+        "forward",
+    ];
 
     /// The sizes in file order, as [`NAMES`](Self::NAMES) names them.
-    pub fn to_array(&self) -> [u64; 7] {
+    pub fn to_array(&self) -> [u64; 9] {
         [
             self.postings,
             self.block_metadata,
@@ -34,6 +48,8 @@ impl SectionSizes {
             self.document_index,
             self.keys,
             self.key_index,
+            self.approx,
+            self.forward,
         ]
     }
 
@@ -45,6 +61,11 @@ impl SectionSizes {
     /// The inverted index: postings, block metadata and the latent directory (what search reads).
     pub fn inverted_index(&self) -> u64 {
         self.postings + self.block_metadata + self.latent_directory
+    }
+
+    /// What approximate search reads besides the inverted index: the approx section and the forward vectors.
+    pub fn approximate_index(&self) -> u64 {
+        self.approx + self.forward
     }
 
     /// The document side: the document store and its index, the keys and the key index.
@@ -62,5 +83,7 @@ impl std::ops::AddAssign for SectionSizes {
         self.document_index += other.document_index;
         self.keys += other.keys;
         self.key_index += other.key_index;
+        self.approx += other.approx;
+        self.forward += other.forward;
     }
 }

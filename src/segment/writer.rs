@@ -5,26 +5,34 @@ use crate::codec::{read_u64, ByteWriter};
 use crate::error::{Error, Result};
 use crate::storage::{Storage, WritableFile};
 
+use super::approx::{encode_bitmap, ApproxWriter, ForwardWriter};
 use super::docstore::DocStoreWriter;
 use super::postings::encode_postings;
 use super::records::{Footer, LatentEntry, SectionDesc};
 use super::{HEADER_LEN, NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION};
+use crate::vector::Quantizer;
 
 /// Receives one posting list: `(latent, docs, impacts)`.
 pub(crate) type ListSink<'a> = dyn FnMut(u32, &[u32], &[u8]) -> Result<()> + 'a;
 /// Receives one document: `(key, record)`.
 pub(crate) type RecordSink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
+/// Receives one document's quantized vector: `(latent ids, impact codes)`.
+pub(crate) type VectorSink<'a> = dyn FnMut(&[u32], &[u8]) -> Result<()> + 'a;
 
 /// What a segment is built from: documents in their final (key) order, with their posting lists.
 pub(crate) trait SegmentInput {
     /// Number of documents.
     fn num_docs(&self) -> u32;
-    /// Calls `f(latent, docs, impacts)` for every non-empty posting list, in increasing latent order; docs are
-    /// strictly increasing local ids, impacts non-zero codes.
-    fn for_each_list(&mut self, f: &mut ListSink<'_>) -> Result<()>;
+    /// Calls `f(latent, docs, impacts)` for every non-empty posting list (of the latents in `only`, increasing,
+    /// when given), in increasing latent order; docs are strictly increasing local ids, impacts non-zero codes.
+    /// The writer calls it twice: once for all lists, then for the latents that get a membership bitmap.
+    fn for_each_list(&mut self, only: Option<&[u32]>, f: &mut ListSink<'_>) -> Result<()>;
     /// Calls `f(key, record)` for every document in doc-id order; the record is the document-store encoding
     /// (length-prefixed key, then the document). Keys must be strictly increasing.
     fn for_each_record(&mut self, f: &mut RecordSink<'_>) -> Result<()>;
+    /// Calls `f(ids, codes)` for every document in doc-id order: its latent ids (increasing) with the impact
+    /// codes `quantizer` gives them, zero codes left out, exactly as in the posting lists.
+    fn for_each_vector(&mut self, quantizer: &Quantizer, f: &mut VectorSink<'_>) -> Result<()>;
 }
 
 /// Writes the file: buffers, tracks the position, and computes each section's CRC as it goes.
@@ -85,6 +93,7 @@ pub(crate) fn write_segment_from(
 ) -> Result<u64> {
     let name = crate::files::segment(id);
     let num_docs = input.num_docs();
+    let quantizer = Quantizer::new(max_weight).map_err(Error::InvalidOptions)?;
     if num_docs == u32::MAX {
         return Err(Error::InvalidOptions(format!("segment {name} would hold too many documents")));
     }
@@ -110,7 +119,9 @@ pub(crate) fn write_segment_from(
     let mut directory = ByteWriter::new();
     let (mut num_blocks, mut num_latents, mut num_postings) = (0u32, 0u32, 0u64);
     let mut scratch = Vec::new();
-    input.for_each_list(&mut |latent, docs, impacts| {
+    let mut approx = ApproxWriter::default();
+    input.for_each_list(None, &mut |latent, docs, impacts| {
+        approx.add_list(num_latents, latent, impacts, num_docs);
         scratch.clear();
         let metas = encode_postings(docs, impacts, &mut scratch);
         let base = sink.pos - sink.section_start;
@@ -177,13 +188,48 @@ pub(crate) fn write_segment_from(
     }
     fst_builder.finish().map_err(|e| Error::io(&name, "write", std::io::Error::other(e.to_string())))?;
     sink.end_section();
+    drop((key_offsets, key_bytes));
 
-    let sections: [SectionDesc; NUM_SECTIONS] = sink
-        .sections
-        .as_slice()
-        .try_into()
-        .map_err(|_| Error::InvalidOptions(format!("segment {name}: {} sections written", sink.sections.len())))?;
-    let footer = Footer { sections, id, num_docs, num_latents, num_postings, dims, max_weight };
+    // The approximate index: means and bitmap directory, then the bitmaps (a second pass over those lists).
+    sink.put(&approx.head(num_docs))?;
+    let bitmapped = approx.bitmapped_latents();
+    let mut next = 0usize;
+    input.for_each_list(Some(&bitmapped), &mut |latent, docs, _| {
+        if bitmapped.get(next) != Some(&latent) {
+            return Err(Error::InvalidOptions(format!("segment {name}: list of latent {latent} out of turn")));
+        }
+        next += 1;
+        encode_bitmap(docs, num_docs, &mut scratch);
+        sink.put(&scratch)
+    })?;
+    if next != bitmapped.len() {
+        return Err(Error::InvalidOptions(format!("segment {name}: {next} of {} bitmaps written", bitmapped.len())));
+    }
+    sink.end_section();
+
+    // Forward vectors, document by document, then their offsets.
+    let mut forward = ForwardWriter::default();
+    let (mut vector_docs, mut vector_nnz) = (0u32, 0u64);
+    input.for_each_vector(&quantizer, &mut |ids, codes| {
+        vector_docs += 1;
+        vector_nnz += ids.len() as u64;
+        sink.put(forward.add(ids, codes))
+    })?;
+    if vector_docs != num_docs || vector_nnz != num_postings {
+        return Err(Error::InvalidOptions(format!(
+            "segment {name}: {vector_docs} vectors with {vector_nnz} non-zeros for {num_docs} documents and \
+             {num_postings} postings"
+        )));
+    }
+    sink.put(&forward.finish())?;
+    sink.end_section();
+
+    if sink.sections.len() != NUM_SECTIONS {
+        return Err(Error::InvalidOptions(format!("segment {name}: {} sections written", sink.sections.len())));
+    }
+    let sections: Vec<SectionDesc> = std::mem::take(&mut sink.sections);
+    let footer =
+        Footer { version: SEGMENT_VERSION, sections, id, num_docs, num_latents, num_postings, dims, max_weight };
     sink.put(&footer.encode())?;
     sink.flush()?;
     if sync {
@@ -201,7 +247,6 @@ pub(crate) mod test_support {
     use super::*;
     use crate::document::Document;
     use crate::segment::docstore::encode_record;
-    use crate::vector::Quantizer;
 
     /// Documents held in memory (tests): `docs` sorted by key with unique keys. Flushes use the memtable's own
     /// input, `MemtableInput`.
@@ -221,7 +266,7 @@ pub(crate) mod test_support {
             u32::try_from(self.docs.len()).unwrap_or(u32::MAX)
         }
 
-        fn for_each_list(&mut self, f: &mut ListSink<'_>) -> Result<()> {
+        fn for_each_list(&mut self, only: Option<&[u32]>, f: &mut ListSink<'_>) -> Result<()> {
             // Invert: latent -> (docs, impact codes), docs ascending because we walk in doc order.
             let mut lists: HashMap<u32, (Vec<u32>, Vec<u8>)> = HashMap::new();
             for (doc_id, (_, doc)) in self.docs.iter().enumerate() {
@@ -236,6 +281,9 @@ pub(crate) mod test_support {
             }
             let mut latents: Vec<u32> = lists.keys().copied().collect();
             latents.sort_unstable();
+            if let Some(only) = only {
+                latents.retain(|l| only.binary_search(l).is_ok());
+            }
             for latent in latents {
                 let (docs, impacts) = &lists[&latent];
                 f(latent, docs, impacts)?;
@@ -246,6 +294,14 @@ pub(crate) mod test_support {
         fn for_each_record(&mut self, f: &mut RecordSink<'_>) -> Result<()> {
             for (key, doc) in self.docs {
                 f(key, &encode_record(key, &crate::document::PreparedDocument::new(key, (*doc).clone())?))?;
+            }
+            Ok(())
+        }
+
+        fn for_each_vector(&mut self, quantizer: &Quantizer, f: &mut VectorSink<'_>) -> Result<()> {
+            for (_, doc) in self.docs {
+                let (ids, codes) = crate::segment::quantized(&doc.vector, quantizer);
+                f(&ids, &codes)?;
             }
             Ok(())
         }

@@ -134,6 +134,12 @@ enum Command {
         /// Also measure approximate search with these query cuts (comma-separated fractions).
         #[arg(long, value_delimiter = ',')]
         query_cuts: Vec<f32>,
+        /// Also measure approximate search re-ranking these many candidates per segment (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        candidates: Vec<usize>,
+        /// Skip block-max MaxScore (slow on SAE vectors).
+        #[arg(long)]
+        no_block_max: bool,
         /// Also measure with this many search threads (segments in parallel).
         #[arg(long)]
         threads: Option<usize>,
@@ -222,8 +228,16 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Synth { model, dims, docs, queries, seed, out } => synth(model, dims, docs, queries, seed, out),
-        Command::Run { docs, queries, k, prune, max_weight, query_cuts, threads, work, out } => {
-            let config = RunConfig { k, prune, threads: threads.into_iter().collect(), query_cuts, max_weight };
+        Command::Run { docs, queries, k, prune, max_weight, query_cuts, candidates, no_block_max, threads, work, out } => {
+            let config = RunConfig {
+                k,
+                prune,
+                threads: threads.into_iter().collect(),
+                query_cuts,
+                candidates,
+                block_max: !no_block_max,
+                max_weight,
+            };
             splaredb_topk::run::run(&docs, &queries, &config, &work, out.as_deref())
         }
     }

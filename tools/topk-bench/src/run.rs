@@ -32,7 +32,8 @@ pub struct RunLine {
     pub recall: f64,
     /// Single-thread query latency.
     pub latency: Latency,
-    /// Bytes of the inverted index (postings, block metadata, latent directory).
+    /// Bytes of what the mode searches: the inverted index (postings, block metadata, latent directory), plus
+    /// the approximate index and forward vectors for approximate search.
     pub index_bytes: u64,
     /// `index_bytes` per document non-zero.
     pub bytes_per_nnz: f64,
@@ -56,6 +57,10 @@ pub struct RunConfig {
     pub threads: Vec<usize>,
     /// Query-pruning fractions to measure besides exact search (`SearchOptions::query_cut`).
     pub query_cuts: Vec<f32>,
+    /// Candidate counts of approximate search to measure (`SearchOptions::candidates`).
+    pub candidates: Vec<usize>,
+    /// Measure block-max MaxScore too.
+    pub block_max: bool,
     /// The database's `max_weight` (top of the 8-bit impact scale); `None`: the largest document weight,
     /// rounded up to a tenth, as a user who knows the data would set it.
     pub max_weight: Option<f32>,
@@ -64,7 +69,15 @@ pub struct RunConfig {
 impl RunConfig {
     /// Top-`k`, no pruning, one thread.
     pub fn top(k: usize) -> RunConfig {
-        RunConfig { k, prune: None, threads: vec![1], query_cuts: Vec::new(), max_weight: None }
+        RunConfig {
+            k,
+            prune: None,
+            threads: vec![1],
+            query_cuts: Vec::new(),
+            candidates: Vec::new(),
+            block_max: true,
+            max_weight: None,
+        }
     }
 }
 
@@ -97,24 +110,36 @@ pub fn run(docs_path: &Path, queries_path: &Path, config: &RunConfig, work: &Pat
     let build_seconds = start.elapsed().as_secs_f64();
     let segments = db.segments();
     let segment_bytes = segments.iter().map(|s| s.bytes).sum();
-    // Postings, block metadata and the latent directory: everything search reads.
+    // Postings, block metadata and the latent directory: everything exact search reads.
     let index_bytes: u64 = segments.iter().map(|s| s.sections.inverted_index()).sum();
+    let approx_bytes: u64 = segments.iter().map(|s| s.sections.approximate_index()).sum();
 
     let snap = db.read();
     let mut threads = config.threads.clone();
     if !threads.contains(&1) {
         threads.insert(0, 1);
     }
-    // (threads, query cut, block-max): exhaustive on each thread count, block-max MaxScore (checked hit for
-    // hit against exhaustive), then the query cuts.
+    // Exhaustive on each thread count, block-max MaxScore (checked hit for hit against exhaustive), the query
+    // cuts, then approximate search (its scores checked against exhaustive scoring's).
     let modes = threads
         .iter()
-        .map(|&t| (t, 0.0, false))
-        .chain(std::iter::once((1, 0.0, true)))
-        .chain(config.query_cuts.iter().map(|&c| (1, c, false)));
+        .map(|&t| Mode::Exhaustive(t))
+        .chain(config.block_max.then_some(Mode::BlockMax))
+        .chain(config.query_cuts.iter().map(|&c| Mode::QueryCut(c)))
+        .chain(config.candidates.iter().map(|&c| Mode::Approx(c)));
     let mut exhaustive_hits: Vec<Vec<splaredb::Hit>> = Vec::new();
-    for (t, cut, block_max) in modes {
-        let mut options = SearchOptions::top(k).threads(t).query_cut(cut);
+    for mode in modes {
+        let mut options = SearchOptions::top(k);
+        let (t, cut, block_max) = match mode {
+            Mode::Exhaustive(t) => (t, 0.0, false),
+            Mode::BlockMax => (1, 0.0, true),
+            Mode::QueryCut(c) => (1, c, false),
+            Mode::Approx(c) => {
+                options = options.candidates(c);
+                (1, 0.0, false)
+            }
+        };
+        options = options.threads(t).query_cut(cut);
         options.block_max = block_max;
         let mut us = Vec::with_capacity(queries.len());
         let mut found = Vec::with_capacity(queries.len());
@@ -123,10 +148,12 @@ pub fn run(docs_path: &Path, queries_path: &Path, config: &RunConfig, work: &Pat
             let start = Instant::now();
             let hits = snap.search_with(&v, &options)?;
             us.push(start.elapsed().as_secs_f64() * 1e6);
-            if t == 1 && cut == 0.0 && !block_max {
+            if matches!(mode, Mode::Exhaustive(1)) {
                 exhaustive_hits.push(hits.clone());
             } else if block_max && exhaustive_hits.get(q) != Some(&hits) {
                 anyhow::bail!("block-max search differs from exhaustive search on query {q}");
+            } else if matches!(mode, Mode::Approx(_)) {
+                check_scores(&hits, exhaustive_hits.get(q)).with_context(|| format!("query {q}"))?;
             }
             found.push(
                 hits.iter().filter_map(|h| h.key_str().and_then(|s| s.parse::<u32>().ok())).collect::<Vec<u32>>(),
@@ -145,6 +172,11 @@ pub fn run(docs_path: &Path, queries_path: &Path, config: &RunConfig, work: &Pat
         }
         if cut > 0.0 {
             setting.push_str(&format!(", query_cut {cut}"));
+        }
+        let mut index_bytes = index_bytes;
+        if let Mode::Approx(c) = mode {
+            setting = format!("approximate, {c} candidates, max_weight {max_weight}");
+            index_bytes += approx_bytes;
         }
         let line = RunLine {
             system: "splaredb".into(),
@@ -170,5 +202,29 @@ pub fn run(docs_path: &Path, queries_path: &Path, config: &RunConfig, work: &Pat
         }
     }
     db.close()?;
+    Ok(())
+}
+
+/// A search mode `run` measures.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Exhaustive(usize),
+    BlockMax,
+    QueryCut(f32),
+    Approx(usize),
+}
+
+/// An approximate hit's score is exact: a key exhaustive search also returned must have the same score, and no
+/// hit may score above exhaustive search's first.
+fn check_scores(hits: &[splaredb::Hit], exact: Option<&Vec<splaredb::Hit>>) -> Result<()> {
+    let Some(exact) = exact else { return Ok(()) };
+    for h in hits {
+        if let Some(e) = exact.iter().find(|e| e.key == h.key) {
+            anyhow::ensure!(e.score == h.score, "approximate score {} of a hit differs from {}", h.score, e.score);
+        }
+        if let Some(first) = exact.first() {
+            anyhow::ensure!(h.score <= first.score, "approximate hit scores above the exact best");
+        }
+    }
     Ok(())
 }
