@@ -6,7 +6,8 @@
 
 use crate::codec::{crc32, read_u32, read_u64};
 use crate::manifest::Manifest;
-use crate::segment::{Footer, Segment, NUM_SECTIONS};
+use crate::segment::{DeleteSet, Footer, Segment, NUM_SECTIONS};
+use crate::vector::{Quantizer, SparseVector};
 use crate::storage::FileBytes;
 use crate::wal::{read_wal, WAL_HEADER_LEN};
 
@@ -111,4 +112,59 @@ pub fn segment(data: &[u8]) {
         let _ = seg.lookup(&key);
         let _ = seg.document(doc);
     }
+    // Approximate search reads the approx and forward sections: every document a candidate.
+    if let (Ok(q), Ok(quantizer)) =
+        (SparseVector::new(vec![0, 1, 2, 7, 63], vec![1.0, 0.5, 0.25, 2.0, 1.0]), Quantizer::new(seg.max_weight()))
+    {
+        let deletes = DeleteSet::empty(seg.num_docs());
+        let _ = crate::search::approx::top_k(&seg, &deletes, &q, &quantizer, 10, seg.num_docs() as usize);
+    }
+}
+
+/// Rewrites a segment file's bytes in format version 1 (the approx and forward sections dropped), as a
+/// database written before version 2 holds them: for the compatibility tests. `None` when the bytes are not
+/// a version-2 segment.
+pub fn segment_as_version_1(bytes: &[u8]) -> Option<Vec<u8>> {
+    let count = Footer::sections_of(2)?;
+    let footer_len = Footer::len(count);
+    if bytes.len() < footer_len + 16 || read_u32(bytes, bytes.len() - 12) != 2 {
+        return None;
+    }
+    let mut footer = Footer::decode(&bytes[bytes.len() - footer_len..], 2).ok()?;
+    let end = footer.sections.get(crate::segment::NUM_SECTIONS_V1)?.offset as usize;
+    footer.version = 1;
+    footer.sections.truncate(crate::segment::NUM_SECTIONS_V1);
+    let mut out = bytes.get(..end)?.to_vec();
+    put_u32(&mut out, 8, 1);
+    out.extend_from_slice(&footer.encode());
+    Some(out)
+}
+
+/// Changes one impact code of a version-2 segment's forward section and fixes the checksums, so the file
+/// opens but disagrees with its posting lists: for the `check` tests. `None` when the bytes are not a
+/// version-2 segment with a non-empty document.
+pub fn segment_with_forward_byte_changed(bytes: &[u8]) -> Option<Vec<u8>> {
+    let count = Footer::sections_of(2)?;
+    let footer_len = Footer::len(count);
+    if bytes.len() < footer_len + 16 || read_u32(bytes, bytes.len() - 12) != 2 {
+        return None;
+    }
+    let footer_start = bytes.len() - footer_len;
+    let footer = Footer::decode(&bytes[footer_start..], 2).ok()?;
+    let forward = footer.sections.get(crate::segment::section::FORWARD)?;
+    let (start, len) = (forward.offset as usize, forward.len as usize);
+    let table = (footer.num_docs as usize + 1) * 8;
+    let offsets = start + len.checked_sub(table)?;
+    // The last byte of the first document with non-zeros is its last impact code.
+    let doc = (0..footer.num_docs as usize)
+        .find(|&d| read_u64(bytes, offsets + (d + 1) * 8) > read_u64(bytes, offsets + d * 8) + 2)?;
+    let at = start + read_u64(bytes, offsets + (doc + 1) * 8) as usize - 1;
+    let mut out = bytes.to_vec();
+    out[at] = if out[at] == 255 { 254 } else { out[at] + 1 };
+    let crc = crc32(&out[start..start + len]);
+    let desc = footer_start + crate::segment::section::FORWARD * Footer::SECTION_LEN;
+    put_u32(&mut out, desc + 16, crc);
+    let crc = crc32(&out[footer_start..footer_start + Footer::crc_offset(count)]);
+    put_u32(&mut out, footer_start + Footer::crc_offset(count), crc);
+    Some(out)
 }

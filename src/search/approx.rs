@@ -14,8 +14,6 @@
 //! A version-1 segment (no approximate index) is scored exhaustively.
 
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 use crate::codec::read_u64;
 use crate::error::{Error, Result};
@@ -26,7 +24,7 @@ use super::exhaustive;
 
 /// Documents scored per pass of the bitmap kernel: the accumulator block stays in the L1 cache while every
 /// bitmap adds into it.
-const BLOCK_WORDS: usize = 16;
+const BLOCK_WORDS: usize = 64;
 
 /// The largest integer weight of a query latent (more resolution only matters for near-ties, which re-ranking
 /// settles).
@@ -136,40 +134,66 @@ fn select_candidates(
     c: usize,
 ) -> Vec<u32> {
     let words = acc.len() / 64;
-    // Min-heap of the kept: the top is the worst (lowest score, then highest doc).
-    let mut heap: BinaryHeap<Reverse<(u16, Reverse<u32>)>> = BinaryHeap::with_capacity(c + 1);
-    let mut bar = 0u16;
+    let mut kept = Kept::new(c);
     let kernel = kernel();
     for start in (0..words).step_by(BLOCK_WORDS) {
         let end = (start + BLOCK_WORDS).min(words);
         let block = &mut acc[start * 64..end * 64];
-        for &(bitmap, w) in bitmaps {
-            kernel(block, &bitmap[start * 8..end * 8], w);
-        }
+        kernel(block, bitmaps, start);
         for (chunk_index, chunk) in block.chunks_exact(64).enumerate() {
-            // Most chunks hold nothing above the bar once the heap is full.
-            if !any_above(chunk, bar) {
+            // Most chunks hold nothing above the bar once enough candidates are kept.
+            if !any_above(chunk, kept.bar) {
                 continue;
             }
             let base = (start + chunk_index) * 64;
             for (i, &score) in chunk.iter().enumerate() {
                 let doc = base + i;
-                if score <= bar || doc >= num_docs || deletes.contains(doc as u32) {
-                    continue;
-                }
-                heap.push(Reverse((score, Reverse(doc as u32))));
-                if heap.len() > c {
-                    heap.pop();
-                }
-                if heap.len() == c {
-                    bar = heap.peek().map_or(0, |w| w.0 .0);
+                if score > kept.bar && doc < num_docs && !deletes.contains(doc as u32) {
+                    kept.push(score, doc as u32);
                 }
             }
         }
     }
-    let mut docs: Vec<u32> = heap.into_iter().map(|Reverse((_, Reverse(d)))| d).collect();
-    docs.sort_unstable();
-    docs
+    kept.into_docs()
+}
+
+/// The best `c` (score, doc) pairs seen, documents arriving in increasing order: a buffer cut back to the best
+/// `c` whenever it holds `2c`, which raises the bar a newcomer must pass.
+struct Kept {
+    c: usize,
+    items: Vec<(u16, u32)>,
+    /// A document must score above this to enter (0 until the first cut).
+    bar: u16,
+}
+
+impl Kept {
+    fn new(c: usize) -> Kept {
+        Kept { c, items: Vec::with_capacity(2 * c + 1), bar: 0 }
+    }
+
+    fn push(&mut self, score: u16, doc: u32) {
+        self.items.push((score, doc));
+        if self.items.len() >= 2 * self.c {
+            self.cut();
+        }
+    }
+
+    /// Keeps the best `c`: score descending, then doc ascending.
+    fn cut(&mut self) {
+        if self.items.len() > self.c {
+            self.items.select_nth_unstable_by(self.c - 1, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            self.items.truncate(self.c);
+            // Later documents have higher ids: they must beat the c-th score.
+            self.bar = self.items.iter().map(|&(s, _)| s).min().unwrap_or(0);
+        }
+    }
+
+    fn into_docs(mut self) -> Vec<u32> {
+        self.cut();
+        let mut docs: Vec<u32> = self.items.into_iter().map(|(_, d)| d).collect();
+        docs.sort_unstable();
+        docs
+    }
 }
 
 /// Whether any of the 64 lanes exceeds `bar` (a loop the compiler vectorizes).
@@ -239,19 +263,19 @@ fn rerank(
     Ok(hits)
 }
 
-/// Adds `w` to `acc[64 j + b]` for every set bit `b` of little-endian word `j` of `words`
-/// (`acc.len() == 64 × words`).
-type Kernel = fn(&mut [u16], &[u8], u16);
+/// Adds each bitmap's weight `w` to `acc[64 (j - first) + b]` for every set bit `b` of word `j` of the bitmap,
+/// for the words `first..first + acc.len() / 64` (each bitmap holds them: checked by the caller).
+type Kernel = fn(&mut [u16], &[(&[u8], u16)], usize);
 
 /// The fastest bitmap kernel this CPU runs.
 fn kernel() -> Kernel {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512bw") {
-            return add_bitmap_avx512;
+            return add_bitmaps_avx512;
         }
     }
-    add_bitmap_portable
+    add_bitmaps_portable
 }
 
 /// Lane masks of a byte: `EXPAND[b][i]` is all ones when bit `i` of `b` is set.
@@ -271,11 +295,13 @@ static EXPAND: [[u16; 8]; 256] = {
     t
 };
 
-/// The kernel in plain Rust: eight lanes per byte of the bitmap, through a table of lane masks (vectorized by
+/// The kernel in plain Rust: eight lanes per byte of a bitmap, through a table of lane masks (vectorized by
 /// the compiler on any target).
-fn add_bitmap_portable(acc: &mut [u16], words: &[u8], w: u16) {
-    for (lanes, word) in acc.chunks_exact_mut(64).zip(words.chunks_exact(8)) {
-        for (lanes, &byte) in lanes.chunks_exact_mut(8).zip(word) {
+fn add_bitmaps_portable(acc: &mut [u16], bitmaps: &[(&[u8], u16)], first: usize) {
+    let words = acc.len() / 64;
+    for &(bitmap, w) in bitmaps {
+        let bytes = &bitmap[first * 8..(first + words) * 8];
+        for (lanes, &byte) in acc.chunks_exact_mut(8).zip(bytes) {
             if byte == 0 {
                 continue;
             }
@@ -287,31 +313,61 @@ fn add_bitmap_portable(acc: &mut [u16], words: &[u8], w: u16) {
     }
 }
 
-/// The kernel with AVX-512BW: one masked add per 32 documents.
+/// The kernel with AVX-512BW: tiles of 8 words (512 documents) held in 16 registers while every bitmap adds
+/// into them (one masked add per 32 documents), the next tiles of each bitmap prefetched.
 #[cfg(target_arch = "x86_64")]
-fn add_bitmap_avx512(acc: &mut [u16], words: &[u8], w: u16) {
-    // SAFETY: only chosen by `kernel` after `is_x86_feature_detected!("avx512bw")`.
-    unsafe { add_bitmap_avx512_impl(acc, words, w) }
+fn add_bitmaps_avx512(acc: &mut [u16], bitmaps: &[(&[u8], u16)], first: usize) {
+    let words = acc.len() / 64;
+    let tiles = words / TILE;
+    let slices: Vec<(&[u8], u16)> = bitmaps.iter().map(|&(b, w)| (&b[first * 8..(first + words) * 8], w)).collect();
+    for t in 0..tiles {
+        // SAFETY: only chosen by `kernel` after `is_x86_feature_detected!("avx512bw")`; tile `t` lies inside
+        // `acc` and every slice (both cover `words` words).
+        unsafe { add_tile_avx512(&mut acc[t * TILE * 64..(t + 1) * TILE * 64], &slices, t * TILE) }
+    }
+    if tiles * TILE < words {
+        let rest: Vec<(&[u8], u16)> = slices.iter().map(|&(b, w)| (&b[tiles * TILE * 8..], w)).collect();
+        add_bitmaps_portable(&mut acc[tiles * TILE * 64..], &rest, 0);
+    }
 }
+
+/// Words per register tile.
+#[cfg(target_arch = "x86_64")]
+const TILE: usize = 8;
+
+/// Tiles ahead that the AVX-512 kernel prefetches.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_TILES: usize = 2;
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512bw")]
-unsafe fn add_bitmap_avx512_impl(acc: &mut [u16], words: &[u8], w: u16) {
-    use std::arch::x86_64::{_mm512_loadu_si512, _mm512_mask_add_epi16, _mm512_set1_epi16, _mm512_storeu_si512};
-    let wv = _mm512_set1_epi16(w as i16);
-    for (lanes, word) in acc.chunks_exact_mut(64).zip(words.chunks_exact(8)) {
-        let word = read_u64(word, 0);
-        if word == 0 {
-            continue;
+unsafe fn add_tile_avx512(acc: &mut [u16], bitmaps: &[(&[u8], u16)], word: usize) {
+    use std::arch::x86_64::{
+        __m512i, _mm512_loadu_si512, _mm512_mask_add_epi16, _mm512_set1_epi16, _mm512_setzero_si512,
+        _mm512_storeu_si512, _mm_prefetch, _MM_HINT_T0,
+    };
+    debug_assert_eq!(acc.len(), TILE * 64);
+    let p = acc.as_mut_ptr();
+    let mut r: [__m512i; 2 * TILE] = [_mm512_setzero_si512(); 2 * TILE];
+    for (i, reg) in r.iter_mut().enumerate() {
+        // SAFETY: `acc` holds 2 * TILE vectors of 32 lanes.
+        *reg = unsafe { _mm512_loadu_si512(p.add(32 * i).cast()) };
+    }
+    for &(bitmap, w) in bitmaps {
+        let wv = _mm512_set1_epi16(w as i16);
+        let tile = &bitmap[word * 8..(word + TILE) * 8];
+        if let Some(ahead) = bitmap.get((word + PREFETCH_TILES * TILE) * 8) {
+            _mm_prefetch::<_MM_HINT_T0>((ahead as *const u8).cast());
         }
-        let p = lanes.as_mut_ptr();
-        // SAFETY: `lanes` is 64 u16 = two 512-bit vectors; unaligned loads and stores.
-        unsafe {
-            let lo = _mm512_loadu_si512(p.cast());
-            let hi = _mm512_loadu_si512(p.add(32).cast());
-            _mm512_storeu_si512(p.cast(), _mm512_mask_add_epi16(lo, word as u32, lo, wv));
-            _mm512_storeu_si512(p.add(32).cast(), _mm512_mask_add_epi16(hi, (word >> 32) as u32, hi, wv));
+        for j in 0..TILE {
+            let bits = read_u64(tile, j * 8);
+            r[2 * j] = _mm512_mask_add_epi16(r[2 * j], bits as u32, r[2 * j], wv);
+            r[2 * j + 1] = _mm512_mask_add_epi16(r[2 * j + 1], (bits >> 32) as u32, r[2 * j + 1], wv);
         }
+    }
+    for (i, reg) in r.iter().enumerate() {
+        // SAFETY: as above.
+        unsafe { _mm512_storeu_si512(p.add(32 * i).cast(), *reg) };
     }
 }
 
@@ -326,25 +382,49 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             seed
         };
-        let words: Vec<u8> = (0..5).flat_map(|_| (next() & next()).to_le_bytes()).collect();
-        let mut expected = vec![3u16; 5 * 64];
-        for (j, word) in words.chunks_exact(8).enumerate() {
-            let word = read_u64(word, 0);
-            for b in 0..64 {
-                if word >> b & 1 == 1 {
-                    expected[j * 64 + b] += 1000;
+        // 21 words: two whole tiles and a tail; the kernels run on words 3..21 of three bitmaps.
+        let bitmaps: Vec<Vec<u8>> = (0..3).map(|_| (0..21).flat_map(|_| (next() & next()).to_le_bytes()).collect()).collect();
+        let weights = [1000u16, 7, 300];
+        let mut expected = vec![3u16; 18 * 64];
+        for (bitmap, &w) in bitmaps.iter().zip(&weights) {
+            for j in 3..21 {
+                let word = read_u64(bitmap, j * 8);
+                for b in 0..64 {
+                    if word >> b & 1 == 1 {
+                        expected[(j - 3) * 64 + b] += w;
+                    }
                 }
             }
         }
-        let mut kernels: Vec<Kernel> = vec![add_bitmap_portable, kernel()];
+        let pairs: Vec<(&[u8], u16)> = bitmaps.iter().map(|b| b.as_slice()).zip(weights).collect();
+        let mut kernels: Vec<Kernel> = vec![add_bitmaps_portable, kernel()];
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512bw") {
-            kernels.push(add_bitmap_avx512);
+            kernels.push(add_bitmaps_avx512);
         }
         for k in kernels {
-            let mut acc = vec![3u16; 5 * 64];
-            k(&mut acc, &words, 1000);
+            let mut acc = vec![3u16; 18 * 64];
+            k(&mut acc, &pairs, 3);
             assert_eq!(acc, expected);
         }
+    }
+
+    #[test]
+    fn kept_keeps_the_best_with_ties_to_the_lower_doc() {
+        let mut kept = Kept::new(3);
+        let scores = [5u16, 9, 5, 1, 9, 5, 7, 2, 9, 5];
+        for (doc, &s) in scores.iter().enumerate() {
+            if s > kept.bar {
+                kept.push(s, doc as u32);
+            }
+        }
+        assert_eq!(kept.into_docs(), vec![1, 4, 8]);
+        let mut kept = Kept::new(4);
+        for (doc, &s) in scores.iter().enumerate() {
+            if s > kept.bar {
+                kept.push(s, doc as u32);
+            }
+        }
+        assert_eq!(kept.into_docs(), vec![1, 4, 6, 8]);
     }
 }
