@@ -26,9 +26,10 @@ use super::exhaustive;
 /// bitmap adds into it.
 const BLOCK_WORDS: usize = 64;
 
-/// The largest integer weight of a query latent (more resolution only matters for near-ties, which re-ranking
-/// settles).
-const MAX_TERM_WEIGHT: usize = 1023;
+/// The largest integer weight of a query latent. Four bits order candidates as well as finer weights do on SAE
+/// vectors (re-ranking settles near-ties), and let the AVX-512 kernel add 64 documents per instruction in
+/// bytes (format-spec.md's measurements: README "Approximate search").
+const MAX_TERM_WEIGHT: usize = 15;
 
 thread_local! {
     /// Per-thread buffers kept between queries: the candidate accumulator and the dense query table.
@@ -229,14 +230,21 @@ fn rerank(
     let dequantized: [f32; 256] = std::array::from_fn(|c| quantizer.dequantize(c as u8));
     let mut hits = Vec::with_capacity(docs.len());
     let mut malformed = None;
-    // The offsets of the first candidates; then, while scoring candidate i, candidate i + AHEAD's record.
-    const AHEAD: usize = 4;
-    for &doc in docs.iter().take(AHEAD) {
-        forward.prefetch(doc);
+    // While scoring candidate i: the offsets of candidate i + 2·AHEAD and the record of candidate i + AHEAD are
+    // on their way.
+    const AHEAD: usize = 3;
+    for (i, &doc) in docs.iter().take(2 * AHEAD).enumerate() {
+        forward.prefetch_offset(doc);
+        if i < AHEAD {
+            forward.prefetch_record(doc);
+        }
     }
     for (i, &doc) in docs.iter().enumerate() {
+        if let Some(&later) = docs.get(i + 2 * AHEAD) {
+            forward.prefetch_offset(later);
+        }
         if let Some(&next) = docs.get(i + AHEAD) {
-            forward.prefetch(next);
+            forward.prefetch_record(next);
         }
         match forward.dot(doc, &scratch.filter, &scratch.table, &dequantized) {
             Some(score) if score > 0.0 => hits.push((score, doc)),
@@ -263,8 +271,8 @@ fn rerank(
     Ok(hits)
 }
 
-/// Adds each bitmap's weight `w` to `acc[64 (j - first) + b]` for every set bit `b` of word `j` of the bitmap,
-/// for the words `first..first + acc.len() / 64` (each bitmap holds them: checked by the caller).
+/// Adds each bitmap's weight `w` (at most [`MAX_TERM_WEIGHT`]) to `acc[64 (j - first) + b]` for every set bit
+/// `b` of word `j` of the bitmap, for the words `first..first + acc.len() / 64` (each bitmap holds them).
 type Kernel = fn(&mut [u16], &[(&[u8], u16)], usize);
 
 /// The fastest bitmap kernel this CPU runs.
@@ -313,20 +321,35 @@ fn add_bitmaps_portable(acc: &mut [u16], bitmaps: &[(&[u8], u16)], first: usize)
     }
 }
 
-/// The kernel with AVX-512BW: tiles of 8 words (512 documents) held in 16 registers while every bitmap adds
-/// into them (one masked add per 32 documents), the next tiles of each bitmap prefetched.
+/// The kernel with AVX-512BW: tiles of 8 words (512 documents) held in registers while every bitmap adds into
+/// them, one masked byte add per 64 documents. Bitmaps are taken in groups whose weights sum to at most 255, so
+/// the byte lanes cannot overflow; after each group they are widened into the 16-bit lanes. The next tiles of
+/// each bitmap are prefetched.
 #[cfg(target_arch = "x86_64")]
 fn add_bitmaps_avx512(acc: &mut [u16], bitmaps: &[(&[u8], u16)], first: usize) {
     let words = acc.len() / 64;
     let tiles = words / TILE;
-    let slices: Vec<(&[u8], u16)> = bitmaps.iter().map(|&(b, w)| (&b[first * 8..(first + words) * 8], w)).collect();
+    let slices: Vec<(&[u8], u8)> = bitmaps
+        .iter()
+        .map(|&(b, w)| (&b[first * 8..(first + words) * 8], w.min(MAX_TERM_WEIGHT as u16) as u8))
+        .collect();
+    let mut groups = Vec::new();
+    let mut sum = 0u32;
+    for (i, &(_, w)) in slices.iter().enumerate() {
+        if sum + w as u32 > 255 {
+            groups.push(i);
+            sum = 0;
+        }
+        sum += w as u32;
+    }
+    groups.push(slices.len());
     for t in 0..tiles {
         // SAFETY: only chosen by `kernel` after `is_x86_feature_detected!("avx512bw")`; tile `t` lies inside
         // `acc` and every slice (both cover `words` words).
-        unsafe { add_tile_avx512(&mut acc[t * TILE * 64..(t + 1) * TILE * 64], &slices, t * TILE) }
+        unsafe { add_tile_avx512(&mut acc[t * TILE * 64..(t + 1) * TILE * 64], &slices, &groups, t * TILE) }
     }
     if tiles * TILE < words {
-        let rest: Vec<(&[u8], u16)> = slices.iter().map(|&(b, w)| (&b[tiles * TILE * 8..], w)).collect();
+        let rest: Vec<(&[u8], u16)> = slices.iter().map(|&(b, w)| (&b[tiles * TILE * 8..], w as u16)).collect();
         add_bitmaps_portable(&mut acc[tiles * TILE * 64..], &rest, 0);
     }
 }
@@ -339,33 +362,44 @@ const TILE: usize = 8;
 #[cfg(target_arch = "x86_64")]
 const PREFETCH_TILES: usize = 2;
 
+/// One tile: `groups` holds the end of each group of `bitmaps` (the last is `bitmaps.len()`).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512bw")]
-unsafe fn add_tile_avx512(acc: &mut [u16], bitmaps: &[(&[u8], u16)], word: usize) {
+unsafe fn add_tile_avx512(acc: &mut [u16], bitmaps: &[(&[u8], u8)], groups: &[usize], word: usize) {
     use std::arch::x86_64::{
-        __m512i, _mm512_loadu_si512, _mm512_mask_add_epi16, _mm512_set1_epi16, _mm512_setzero_si512,
-        _mm512_storeu_si512, _mm_prefetch, _MM_HINT_T0,
+        __m512i, _mm512_add_epi16, _mm512_castsi512_si256, _mm512_cvtepu8_epi16, _mm512_extracti64x4_epi64,
+        _mm512_loadu_si512, _mm512_mask_add_epi8, _mm512_set1_epi8, _mm512_setzero_si512, _mm512_storeu_si512,
+        _mm_prefetch, _MM_HINT_T0,
     };
     debug_assert_eq!(acc.len(), TILE * 64);
     let p = acc.as_mut_ptr();
-    let mut r: [__m512i; 2 * TILE] = [_mm512_setzero_si512(); 2 * TILE];
-    for (i, reg) in r.iter_mut().enumerate() {
+    let mut wide: [__m512i; 2 * TILE] = [_mm512_setzero_si512(); 2 * TILE];
+    for (i, reg) in wide.iter_mut().enumerate() {
         // SAFETY: `acc` holds 2 * TILE vectors of 32 lanes.
         *reg = unsafe { _mm512_loadu_si512(p.add(32 * i).cast()) };
     }
-    for &(bitmap, w) in bitmaps {
-        let wv = _mm512_set1_epi16(w as i16);
-        let tile = &bitmap[word * 8..(word + TILE) * 8];
-        if let Some(ahead) = bitmap.get((word + PREFETCH_TILES * TILE) * 8) {
-            _mm_prefetch::<_MM_HINT_T0>((ahead as *const u8).cast());
+    let mut start = 0;
+    for &end in groups {
+        let mut narrow: [__m512i; TILE] = [_mm512_setzero_si512(); TILE];
+        for &(bitmap, w) in &bitmaps[start..end] {
+            let wv = _mm512_set1_epi8(w as i8);
+            let tile = &bitmap[word * 8..(word + TILE) * 8];
+            if let Some(ahead) = bitmap.get((word + PREFETCH_TILES * TILE) * 8) {
+                _mm_prefetch::<_MM_HINT_T0>((ahead as *const u8).cast());
+            }
+            for (j, lanes) in narrow.iter_mut().enumerate() {
+                *lanes = _mm512_mask_add_epi8(*lanes, read_u64(tile, j * 8), *lanes, wv);
+            }
         }
-        for j in 0..TILE {
-            let bits = read_u64(tile, j * 8);
-            r[2 * j] = _mm512_mask_add_epi16(r[2 * j], bits as u32, r[2 * j], wv);
-            r[2 * j + 1] = _mm512_mask_add_epi16(r[2 * j + 1], (bits >> 32) as u32, r[2 * j + 1], wv);
+        for (j, lanes) in narrow.iter().enumerate() {
+            let low = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(*lanes));
+            let high = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64::<1>(*lanes));
+            wide[2 * j] = _mm512_add_epi16(wide[2 * j], low);
+            wide[2 * j + 1] = _mm512_add_epi16(wide[2 * j + 1], high);
         }
+        start = end;
     }
-    for (i, reg) in r.iter().enumerate() {
+    for (i, reg) in wide.iter().enumerate() {
         // SAFETY: as above.
         unsafe { _mm512_storeu_si512(p.add(32 * i).cast(), *reg) };
     }
@@ -382,9 +416,11 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             seed
         };
-        // 21 words: two whole tiles and a tail; the kernels run on words 3..21 of three bitmaps.
-        let bitmaps: Vec<Vec<u8>> = (0..3).map(|_| (0..21).flat_map(|_| (next() & next()).to_le_bytes()).collect()).collect();
-        let weights = [1000u16, 7, 300];
+        // 21 words: two whole tiles and a tail; the kernels run on words 3..21 of 40 bitmaps (weights up to 15:
+        // several groups of byte lanes).
+        let bitmaps: Vec<Vec<u8>> =
+            (0..40).map(|_| (0..21).flat_map(|_| (next() & next()).to_le_bytes()).collect()).collect();
+        let weights: Vec<u16> = (0..40).map(|i| 1 + (i * 7) % 15).collect();
         let mut expected = vec![3u16; 18 * 64];
         for (bitmap, &w) in bitmaps.iter().zip(&weights) {
             for j in 3..21 {
@@ -396,7 +432,7 @@ mod tests {
                 }
             }
         }
-        let pairs: Vec<(&[u8], u16)> = bitmaps.iter().map(|b| b.as_slice()).zip(weights).collect();
+        let pairs: Vec<(&[u8], u16)> = bitmaps.iter().map(|b| b.as_slice()).zip(weights.iter().copied()).collect();
         let mut kernels: Vec<Kernel> = vec![add_bitmaps_portable, kernel()];
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512bw") {
