@@ -4,7 +4,8 @@
 //! written to disk / logical bytes of the documents written), index size per non-zero, query latency p50/p99
 //! during and after ingest, and peak resident memory.
 //!
-//! Run: `cargo bench --bench sustained` (1,000,000 documents; `SPLAREDB_BENCH_DOCS` for another count).
+//! Run: `cargo bench --bench sustained` (1,000,000 documents; `SPLAREDB_BENCH_DOCS` for another count;
+//! `SPLAREDB_BENCH_APPROX=0` writes segments without their approximate index, `Options::approximate_index`).
 
 mod support;
 
@@ -106,9 +107,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let written = Arc::new(AtomicU64::new(0));
     let storage = Arc::new(Counting { inner: FsStorage::new(dir.path()), written: written.clone() });
-    let db = Arc::new(
-        Database::open_with_storage(storage, Options::with_dims(DIMS).durability(Durability::Normal)).expect("open"),
-    );
+    let mut options = Options::with_dims(DIMS).durability(Durability::Normal);
+    options.approximate_index = std::env::var("SPLAREDB_BENCH_APPROX").map_or(true, |v| v != "0");
+    let approximate_index = options.approximate_index;
+    let db = Arc::new(Database::open_with_storage(storage, options).expect("open"));
     let logical = AtomicU64::new(0);
     let key = |i: usize| format!("doc-{i:08}");
     let add_logical = |k: &str| logical.fetch_add((k.len() + DOC_NNZ * 8) as u64, Ordering::Relaxed);
@@ -137,7 +139,11 @@ fn main() {
         })
     };
 
-    println!("sustained: {n} documents x {DOC_NNZ} non-zeros over {DIMS} latents, transactions of 1,000, Normal");
+    println!(
+        "sustained: {n} documents x {DOC_NNZ} non-zeros over {DIMS} latents, transactions of 1,000, Normal, \
+         approximate index {}",
+        if approximate_index { "on" } else { "off" }
+    );
     let mut rng = StdRng::seed_from_u64(42);
     let start = Instant::now();
     let mut interval = Instant::now();

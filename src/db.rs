@@ -131,7 +131,10 @@ impl Database {
     /// Merges the whole database into one segment: flushes the memtable, then rewrites every live document of
     /// every segment into a single new segment (dropping deleted and replaced documents) and swaps it in with
     /// one atomic manifest write. Snapshots taken before keep reading the old segments, whose files are removed
-    /// when the last such snapshot is dropped. Waits for an open write transaction to finish.
+    /// when the last such snapshot is dropped. Waits for an open write transaction to finish. A database already
+    /// in one segment is rewritten only when that segment has deletions or is in another format than
+    /// [`Options::approximate_index`](crate::Options::approximate_index) asks for (so compacting gives an older
+    /// database its approximate index).
     pub fn compact(&self) -> Result<()> {
         self.compact_with_progress(|_| {})
     }

@@ -7,8 +7,8 @@
 use crate::codec::{crc32, read_u32, read_u64};
 use crate::manifest::Manifest;
 use crate::segment::{DeleteSet, Footer, Segment, NUM_SECTIONS};
-use crate::vector::{Quantizer, SparseVector};
 use crate::storage::FileBytes;
+use crate::vector::{Quantizer, SparseVector};
 use crate::wal::{read_wal, WAL_HEADER_LEN};
 
 /// Replaces the fuzzer's abort-on-any-panic hook with a silent one, once. splaredb catches panics of the fst

@@ -62,6 +62,11 @@ pub struct Options {
     /// makes the index smaller and search faster at some recall cost, measured by `tools/topk-bench`
     /// (README, "Top-k search"). Text documents are already pruned by the model (`top_k_document`, 400).
     pub prune_documents: Option<usize>,
+    /// Write each new segment with its approximate index (membership bitmaps and forward vectors, about 4
+    /// bytes per non-zero; format-spec.md §3.6–3.7), which [`SearchOptions::approx`](crate::SearchOptions::approx)
+    /// searches (default `true`). Without it, segments are written in format version 1 and approximate search
+    /// scores them exactly; a later flush or merge with it on writes the index.
+    pub approximate_index: bool,
 }
 
 impl Default for Options {
@@ -80,6 +85,7 @@ impl Default for Options {
             #[cfg(feature = "encoder")]
             encoder: None,
             prune_documents: None,
+            approximate_index: true,
         }
     }
 }

@@ -190,3 +190,25 @@ fn check_finds_a_forward_vector_that_disagrees() {
     assert!(!report.is_ok());
     assert!(report.problems.iter().any(|p| p.contains("forward vector")), "{:?}", report.problems);
 }
+
+#[test]
+fn the_index_can_be_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut without = options();
+    without.approximate_index = false;
+    let db = Database::open(dir.path(), without.clone()).unwrap();
+    let mut rng = Rng(12);
+    let model = build(&db, &mut rng, 3);
+    db.checkpoint().unwrap();
+    db.compact().unwrap();
+    assert!(db.segments().iter().all(|s| s.format_version == 1 && s.sections.approximate_index() == 0));
+    let q = flat_vector(&mut rng, 20);
+    let reference = reference_top_k(&model, &q, 10, MAX_WEIGHT);
+    assert_eq!(pairs(db.read().search_with(&q, &SearchOptions::top(10).approximate()).unwrap()), reference);
+    db.close().unwrap();
+    // Opened with the index on, the next merge writes it.
+    let db = Database::open(dir.path(), options()).unwrap();
+    db.compact().unwrap();
+    assert!(db.segments().iter().all(|s| s.format_version == 2 && s.sections.approximate_index() > 0));
+    check_against_reference(&db, &model, &mut rng, 5);
+}

@@ -13,10 +13,6 @@ use splaredb::{Database, Document, ImportOptions, Options, SearchOptions, Sparse
 
 use crate::render::{snippet, Cell, Mode, Table};
 
-/// The query cut of `.search --approx`: on real vectors (issue 8) a cut of 0.1 kept recall@10 at 0.975
-/// (splade-tiny, 58k documents) at 0.77 of the exact search's time.
-const APPROX_QUERY_CUT: f32 = 0.1;
-
 /// What the caller should do after a line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -51,8 +47,8 @@ const HELP: &[(&str, &str)] = &[
     (".doc KEY", "a document's text and its strongest latents with labels"),
     (".delete KEY", "delete a document"),
     (
-        ".search [--k N] [--exact|--approx|--cut F] [--threads N] TEXT",
-        "text search: --approx leaves out query latents under 0.1 x the largest weight (--cut F sets the fraction); --threads scores segments in parallel",
+        ".search [--k N] [--exact|--approx|--candidates N] [--cut F] [--threads N] TEXT",
+        "text search: --approx uses each segment's approximate index (300 candidates re-ranked exactly; --candidates N sets them); --cut F leaves out query latents under F x the largest weight; --threads scores segments in parallel",
     ),
     (".vector JSON", "search with a sparse vector: {\"17\": 1.5, ...} or [[17, 1.5], ...]"),
     (".explain TEXT", "the query's latents (weights, labels) and, per hit, the latents that contributed most"),
@@ -365,6 +361,7 @@ impl Shell {
             ".search" => {
                 let mut k = 10;
                 let mut cut = 0.0f32;
+                let mut approx = None;
                 let mut threads = 1;
                 let mut words = Vec::new();
                 let mut it = args.iter();
@@ -377,8 +374,19 @@ impl Shell {
                                 .filter(|&k| k > 0)
                                 .ok_or("--k needs a positive number")?
                         }
-                        "--exact" => cut = 0.0,
-                        "--approx" => cut = APPROX_QUERY_CUT,
+                        "--exact" => {
+                            cut = 0.0;
+                            approx = None;
+                        }
+                        "--approx" => approx = Some(SearchOptions::DEFAULT_CANDIDATES),
+                        "--candidates" => {
+                            approx = Some(
+                                it.next()
+                                    .and_then(|v| v.parse().ok())
+                                    .filter(|&n| n > 0)
+                                    .ok_or("--candidates needs a positive number")?,
+                            )
+                        }
                         "--cut" => {
                             cut = it
                                 .next()
@@ -399,7 +407,8 @@ impl Shell {
                 if words.is_empty() {
                     return Err(".search: missing TEXT".into());
                 }
-                let options = SearchOptions::top(k).with_documents().query_cut(cut).threads(threads);
+                let mut options = SearchOptions::top(k).with_documents().query_cut(cut).threads(threads);
+                options.approx = approx;
                 self.search_with(&words.join(" "), &options)?;
             }
             ".vector" => {

@@ -233,10 +233,13 @@ fn search_options_approx_cut_and_threads() {
     let exact = top_key(".search --k 2 the cat sat on the mat");
     assert_eq!(exact, "a");
     assert_eq!(top_key(".search --k 2 --approx the cat sat on the mat"), exact);
+    assert_eq!(top_key(".search --k 2 --candidates 5 the cat sat on the mat"), exact);
     assert_eq!(top_key(".search --k 2 --cut 0.2 --threads 2 the cat sat on the mat"), exact);
-    for (bad, why) in
-        [(".search --cut 1.5 cat", "--cut needs a fraction"), (".search --threads 0 cat", "--threads needs")]
-    {
+    for (bad, why) in [
+        (".search --cut 1.5 cat", "--cut needs a fraction"),
+        (".search --threads 0 cat", "--threads needs"),
+        (".search --candidates 0 cat", "--candidates needs"),
+    ] {
         let out = run(&["--model", m, &db, bad], "");
         assert!(!out.status.success(), "{bad} succeeded");
         assert!(text(&out.stderr).contains(why), "{bad}: {}", text(&out.stderr));

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use crate::files;
 use crate::manifest::read_manifest;
 use crate::segment::{encode_bitmap, has_bitmap, mean_code, quantized, read_deletes, Segment};
-use crate::vector::{Quantizer, SparseVector};
 use crate::storage::Storage;
+use crate::vector::{Quantizer, SparseVector};
 use crate::version::Version;
 use crate::wal::read_wal;
 
@@ -210,7 +210,9 @@ impl ApproxCheck {
                 Some(b) => {
                     encode_bitmap(&docs, n, &mut bitmap);
                     if approx.bitmap(b) != bitmap.as_slice() {
-                        report.problems.push(format!("{name}: approx bitmap of latent {latent} disagrees with its list"));
+                        report
+                            .problems
+                            .push(format!("{name}: approx bitmap of latent {latent} disagrees with its list"));
                     }
                 }
                 None if has_bitmap(docs.len() as u32, n, approx.divisor()) => {
@@ -243,7 +245,9 @@ impl ApproxCheck {
             i += 1;
         });
         if ok.is_none() || !same || i != ids.len() {
-            report.problems.push(format!("{}: forward vector of doc {doc} disagrees with the stored document", segment.name()));
+            report
+                .problems
+                .push(format!("{}: forward vector of doc {doc} disagrees with the stored document", segment.name()));
         }
     }
 }

@@ -42,7 +42,15 @@ impl Engine {
         if num_docs > 0 {
             let id = manifest.next_file_id;
             manifest.next_file_id += 1;
-            write_segment_from(storage, id, &mut input, self.dims, self.quantizer.max_weight(), sync)?;
+            write_segment_from(
+                storage,
+                id,
+                &mut input,
+                self.dims,
+                self.quantizer.max_weight(),
+                sync,
+                self.options.approximate_index,
+            )?;
             // Opened (and validated) before the manifest names it.
             let segment = Arc::new(Segment::open(storage, id)?);
             segments.push(SegmentView { deletes: Arc::new(DeleteSet::empty(num_docs)), segment });

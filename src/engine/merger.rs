@@ -201,7 +201,15 @@ impl Engine {
         let mut input = MergeInput::new(&job.views).with_progress(progress);
         let num_docs = crate::segment::SegmentInput::num_docs(&input);
         if num_docs > 0 {
-            write_segment_from(storage, job.new_id, &mut input, self.dims, self.quantizer.max_weight(), sync)?;
+            write_segment_from(
+                storage,
+                job.new_id,
+                &mut input,
+                self.dims,
+                self.quantizer.max_weight(),
+                sync,
+                self.options.approximate_index,
+            )?;
         }
         Ok(BuiltMerge { num_docs, remap: input.into_remap() })
     }

@@ -204,7 +204,11 @@ impl Engine {
         self.flush(&mut writer)?;
         let version = writer.latest.clone();
         let all: Vec<usize> = (0..version.segments.len()).collect();
-        let needed = all.len() > 1 || version.segments.iter().any(|v| v.deletes.count() > 0);
+        // One segment is rewritten too when it has deletions, or is not in the format the options ask for (so
+        // compacting gives a database written before the approximate index existed its index).
+        let wanted = if self.options.approximate_index { crate::segment::SEGMENT_VERSION } else { 1 };
+        let needed =
+            all.len() > 1 || version.segments.iter().any(|v| v.deletes.count() > 0 || v.segment.version() != wanted);
         if !needed {
             return Ok(());
         }

@@ -171,9 +171,7 @@ fn segment_top_k(
         let view = &version.segments[index];
         let hits = match mode {
             Mode::BlockMax => maxscore::top_k(&view.segment, &view.deletes, query, quantizer, k),
-            Mode::Approx(candidates) => {
-                approx::top_k(&view.segment, &view.deletes, query, quantizer, k, candidates)
-            }
+            Mode::Approx(candidates) => approx::top_k(&view.segment, &view.deletes, query, quantizer, k, candidates),
             Mode::Exhaustive => exhaustive::top_k(&view.segment, &view.deletes, query, quantizer, k),
         };
         hits.map(|hits| (index, hits))

@@ -18,8 +18,8 @@ mod writer;
 pub(crate) use approx::{encode_bitmap, has_bitmap, mean_code, Forward};
 pub(crate) use cursor::PostingCursor;
 pub(crate) use deletes::{read_deletes, write_deletes, DeleteSet};
-pub(crate) use docstore::{decode_record, encode_record};
 pub(crate) use docstore::SequentialRecords;
+pub(crate) use docstore::{decode_record, encode_record};
 pub(crate) use reader::{RetainedFiles, Segment};
 pub(crate) use records::{Footer, LatentEntry};
 pub use sizes::SectionSizes;
@@ -27,7 +27,10 @@ pub(crate) use writer::{write_segment_from, ListSink, RecordSink, SegmentInput, 
 
 /// A vector's latent ids and impact codes under `quantizer`, zero codes left out (what the posting lists and
 /// the forward section hold).
-pub(crate) fn quantized(vector: &crate::vector::SparseVector, quantizer: &crate::vector::Quantizer) -> (Vec<u32>, Vec<u8>) {
+pub(crate) fn quantized(
+    vector: &crate::vector::SparseVector,
+    quantizer: &crate::vector::Quantizer,
+) -> (Vec<u32>, Vec<u8>) {
     let (mut ids, mut codes) = (Vec::with_capacity(vector.nnz()), Vec::with_capacity(vector.nnz()));
     for (latent, weight) in vector.iter() {
         let code = quantizer.quantize(weight);

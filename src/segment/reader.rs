@@ -7,9 +7,9 @@ use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::storage::{FileBytes, Storage};
 
+use super::approx::{ApproxIndex, Forward};
 use super::docstore::{read_document, SequentialRecords};
 use super::postings::{decode_block, BlockMeta, BLOCK_LEN};
-use super::approx::{ApproxIndex, Forward};
 use super::records::{DocBlock, Footer, LatentEntry};
 use super::{section, HEADER_LEN, NUM_SECTIONS, NUM_SECTIONS_V1, SEGMENT_MAGIC, SEGMENT_VERSION};
 

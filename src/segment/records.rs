@@ -5,9 +5,9 @@
 
 use crate::codec::{crc32, ByteWriter, Fields};
 
-use super::{NUM_SECTIONS, NUM_SECTIONS_V1, SEGMENT_MAGIC};
 #[cfg(test)]
 use super::SEGMENT_VERSION;
+use super::{NUM_SECTIONS, NUM_SECTIONS_V1, SEGMENT_MAGIC};
 
 /// One latent's entry in the latent directory (section 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,9 +213,8 @@ mod tests {
 
         for version in [1, SEGMENT_VERSION] {
             let count = Footer::sections_of(version).unwrap();
-            let sections = (0..count)
-                .map(|i| SectionDesc { offset: 16 + i as u64, len: i as u64, crc: 3 * i as u32 })
-                .collect();
+            let sections =
+                (0..count).map(|i| SectionDesc { offset: 16 + i as u64, len: i as u64, crc: 3 * i as u32 }).collect();
             let footer = Footer {
                 version,
                 sections,

@@ -9,7 +9,7 @@ use super::approx::{encode_bitmap, ApproxWriter, ForwardWriter};
 use super::docstore::DocStoreWriter;
 use super::postings::encode_postings;
 use super::records::{Footer, LatentEntry, SectionDesc};
-use super::{HEADER_LEN, NUM_SECTIONS, SEGMENT_MAGIC, SEGMENT_VERSION};
+use super::{HEADER_LEN, NUM_SECTIONS, NUM_SECTIONS_V1, SEGMENT_MAGIC, SEGMENT_VERSION};
 use crate::vector::Quantizer;
 
 /// Receives one posting list: `(latent, docs, impacts)`.
@@ -81,8 +81,9 @@ impl std::io::Write for Sink {
     }
 }
 
-/// Writes segment `id` from `input` and syncs it when `sync` (the caller syncs the directory). Returns the
-/// file's size.
+/// Writes segment `id` from `input` and syncs it when `sync` (the caller syncs the directory): format version 2
+/// with the approximate index when `approx`, else version 1 (no approx and forward sections). Returns the file's
+/// size.
 pub(crate) fn write_segment_from(
     storage: &dyn Storage,
     id: u64,
@@ -90,7 +91,9 @@ pub(crate) fn write_segment_from(
     dims: u32,
     max_weight: f32,
     sync: bool,
+    approx: bool,
 ) -> Result<u64> {
+    let version = if approx { SEGMENT_VERSION } else { 1 };
     let name = crate::files::segment(id);
     let num_docs = input.num_docs();
     let quantizer = Quantizer::new(max_weight).map_err(Error::InvalidOptions)?;
@@ -109,7 +112,7 @@ pub(crate) fn write_segment_from(
     };
     let mut header = ByteWriter::new();
     header.bytes(SEGMENT_MAGIC);
-    header.u32(SEGMENT_VERSION);
+    header.u32(version);
     header.u32(0);
     sink.put(&header.buf)?;
     sink.crc = crc32fast::Hasher::new();
@@ -119,9 +122,9 @@ pub(crate) fn write_segment_from(
     let mut directory = ByteWriter::new();
     let (mut num_blocks, mut num_latents, mut num_postings) = (0u32, 0u32, 0u64);
     let mut scratch = Vec::new();
-    let mut approx = ApproxWriter::default();
+    let mut approx_writer = ApproxWriter::default();
     input.for_each_list(None, &mut |latent, docs, impacts| {
-        approx.add_list(num_latents, latent, impacts, num_docs);
+        approx_writer.add_list(num_latents, latent, impacts, num_docs);
         scratch.clear();
         let metas = encode_postings(docs, impacts, &mut scratch);
         let base = sink.pos - sink.section_start;
@@ -190,7 +193,36 @@ pub(crate) fn write_segment_from(
     sink.end_section();
     drop((key_offsets, key_bytes));
 
-    // The approximate index: means and bitmap directory, then the bitmaps (a second pass over those lists).
+    if approx {
+        write_approximate_index(&mut sink, input, &approx_writer, &quantizer, &mut scratch, num_postings)?;
+    }
+
+    let expected = if approx { NUM_SECTIONS } else { NUM_SECTIONS_V1 };
+    if sink.sections.len() != expected {
+        return Err(Error::InvalidOptions(format!("segment {name}: {} sections written", sink.sections.len())));
+    }
+    let sections: Vec<SectionDesc> = std::mem::take(&mut sink.sections);
+    let footer = Footer { version, sections, id, num_docs, num_latents, num_postings, dims, max_weight };
+    sink.put(&footer.encode())?;
+    sink.flush()?;
+    if sync {
+        sink.file.sync().map_err(|e| Error::io(&name, "sync", e))?;
+    }
+    Ok(sink.pos)
+}
+
+/// Sections 7 and 8: the means and bitmap directory, the bitmaps (a second pass over those lists), then the
+/// forward vectors document by document and their offsets.
+fn write_approximate_index(
+    sink: &mut Sink,
+    input: &mut dyn SegmentInput,
+    approx: &ApproxWriter,
+    quantizer: &Quantizer,
+    scratch: &mut Vec<u8>,
+    num_postings: u64,
+) -> Result<()> {
+    let name = sink.name.clone();
+    let num_docs = input.num_docs();
     sink.put(&approx.head(num_docs))?;
     let bitmapped = approx.bitmapped_latents();
     let mut next = 0usize;
@@ -199,18 +231,17 @@ pub(crate) fn write_segment_from(
             return Err(Error::InvalidOptions(format!("segment {name}: list of latent {latent} out of turn")));
         }
         next += 1;
-        encode_bitmap(docs, num_docs, &mut scratch);
-        sink.put(&scratch)
+        encode_bitmap(docs, num_docs, scratch);
+        sink.put(scratch)
     })?;
     if next != bitmapped.len() {
         return Err(Error::InvalidOptions(format!("segment {name}: {next} of {} bitmaps written", bitmapped.len())));
     }
     sink.end_section();
 
-    // Forward vectors, document by document, then their offsets.
     let mut forward = ForwardWriter::default();
     let (mut vector_docs, mut vector_nnz) = (0u32, 0u64);
-    input.for_each_vector(&quantizer, &mut |ids, codes| {
+    input.for_each_vector(quantizer, &mut |ids, codes| {
         vector_docs += 1;
         vector_nnz += ids.len() as u64;
         sink.put(forward.add(ids, codes))
@@ -223,19 +254,7 @@ pub(crate) fn write_segment_from(
     }
     sink.put(&forward.finish())?;
     sink.end_section();
-
-    if sink.sections.len() != NUM_SECTIONS {
-        return Err(Error::InvalidOptions(format!("segment {name}: {} sections written", sink.sections.len())));
-    }
-    let sections: Vec<SectionDesc> = std::mem::take(&mut sink.sections);
-    let footer =
-        Footer { version: SEGMENT_VERSION, sections, id, num_docs, num_latents, num_postings, dims, max_weight };
-    sink.put(&footer.encode())?;
-    sink.flush()?;
-    if sync {
-        sink.file.sync().map_err(|e| Error::io(&name, "sync", e))?;
-    }
-    Ok(sink.pos)
+    Ok(())
 }
 
 /// Segments built from documents in memory, for tests (flushes use the memtable's own input,
@@ -316,7 +335,7 @@ pub(crate) mod test_support {
         dims: u32,
         sync: bool,
     ) -> Result<()> {
-        write_segment_from(storage, id, &mut MemInput::new(docs, quantizer), dims, quantizer.max_weight(), sync)
+        write_segment_from(storage, id, &mut MemInput::new(docs, quantizer), dims, quantizer.max_weight(), sync, true)
             .map(|_| ())
     }
 

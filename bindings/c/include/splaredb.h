@@ -146,8 +146,8 @@
 #define SPLAREDB_SEARCH_DOCUMENTS 1
 
 /**
- * Search flag: approximate search by query pruning (query latents under a tenth of the strongest are left
- * out, as the shell's `--approx`).
+ * Search flag: approximate search with each segment's approximate index (`SearchOptions::approximate`: 300
+ * candidates re-ranked with their exact scores, as the shell's `--approx`).
  */
 #define SPLAREDB_SEARCH_APPROX 2
 

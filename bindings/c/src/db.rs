@@ -36,8 +36,8 @@ pub const SPLAREDB_OPEN_NO_SYNC: c_int = 0x20;
 
 /// Search flag: return each hit's stored text and metadata (`splaredb_results_text`, `_metadata`).
 pub const SPLAREDB_SEARCH_DOCUMENTS: c_int = 0x01;
-/// Search flag: approximate search by query pruning (query latents under a tenth of the strongest are left
-/// out, as the shell's `--approx`).
+/// Search flag: approximate search with each segment's approximate index (`SearchOptions::approximate`: 300
+/// candidates re-ranked with their exact scores, as the shell's `--approx`).
 pub const SPLAREDB_SEARCH_APPROX: c_int = 0x02;
 /// Search flag: re-rank the hits with full-precision weights.
 pub const SPLAREDB_SEARCH_RESCORE: c_int = 0x04;
@@ -196,7 +196,7 @@ fn options(k: usize, flags: c_int) -> CResult<SearchOptions> {
     o.with_documents = flags & SPLAREDB_SEARCH_DOCUMENTS != 0;
     o.rescore = flags & SPLAREDB_SEARCH_RESCORE != 0;
     if flags & SPLAREDB_SEARCH_APPROX != 0 {
-        o.query_cut = 0.1;
+        o = o.approximate();
     }
     Ok(o)
 }

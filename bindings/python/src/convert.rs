@@ -88,6 +88,8 @@ pub struct SearchArgs {
     pub rescore: bool,
     /// Query pruning fraction (0: exact).
     pub query_cut: f32,
+    /// Candidates per segment of approximate search (0: exact).
+    pub candidates: usize,
     /// Rank-safe block-max MaxScore.
     pub block_max: bool,
     /// Threads scoring segments.
@@ -110,6 +112,7 @@ impl SearchArgs {
         o.with_documents = self.with_documents;
         o.rescore = self.rescore;
         o.block_max = self.block_max;
+        o.approx = (self.candidates > 0).then_some(self.candidates);
         o
     }
 }

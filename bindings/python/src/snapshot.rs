@@ -86,7 +86,7 @@ impl NativeSnapshot {
     }
 
     /// Top-k for a sparse query vector.
-    #[pyo3(signature = (ids, weights, k, with_documents, rescore, query_cut, block_max, threads))]
+    #[pyo3(signature = (ids, weights, k, with_documents, rescore, query_cut, candidates, block_max, threads))]
     #[allow(clippy::too_many_arguments)]
     fn search<'py>(
         &self,
@@ -97,10 +97,11 @@ impl NativeSnapshot {
         with_documents: bool,
         rescore: bool,
         query_cut: f32,
+        candidates: usize,
         block_max: bool,
         threads: usize,
     ) -> PyResult<Vec<HitTuple<'py>>> {
-        let args = SearchArgs { k, with_documents, rescore, query_cut, block_max, threads };
+        let args = SearchArgs { k, with_documents, rescore, query_cut, candidates, block_max, threads };
         let options = args.options()?;
         let query = convert::vector(ids.as_bytes(), weights.as_bytes())?;
         let hits = py.detach(|| self.snapshot.search_with(&query, &options)).py_err()?;
@@ -108,7 +109,7 @@ impl NativeSnapshot {
     }
 
     /// Top-k for each of `texts`, encoded as queries with the database's model.
-    #[pyo3(signature = (texts, k, with_documents, rescore, query_cut, block_max, threads))]
+    #[pyo3(signature = (texts, k, with_documents, rescore, query_cut, candidates, block_max, threads))]
     #[allow(clippy::too_many_arguments)]
     fn search_texts<'py>(
         &self,
@@ -118,10 +119,11 @@ impl NativeSnapshot {
         with_documents: bool,
         rescore: bool,
         query_cut: f32,
+        candidates: usize,
         block_max: bool,
         threads: usize,
     ) -> PyResult<Vec<Vec<HitTuple<'py>>>> {
-        let args = SearchArgs { k, with_documents, rescore, query_cut, block_max, threads };
+        let args = SearchArgs { k, with_documents, rescore, query_cut, candidates, block_max, threads };
         args.options()?;
         let results = py.detach(|| search_texts(&self.snapshot, &texts, &args)).map_err(to_py)?;
         Ok(results.iter().map(|hits| convert::hits_to_py(py, hits)).collect())

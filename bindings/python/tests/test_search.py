@@ -23,11 +23,23 @@ def test_search_text_options(db):
     assert all(h.text and h.vector.nnz for h in full)
     approx = db.search_text("compression tool", k=5, exact=False)
     assert len(approx) == 5
+    # With every document a candidate, approximate search is exact; with few, scores are still exact.
+    everyone = db.search_text("compression tool", k=5, exact=False, candidates=len(db))
+    assert [(h.key, h.score) for h in everyone] == [(h.key, h.score) for h in hits]
+    exact_scores = {h.key: h.score for h in db.search_text("compression tool", k=len(db))}
+    few = db.search_text("compression tool", k=5, exact=False, candidates=5)
+    assert all(exact_scores[h.key] == h.score for h in few)
+    pruned = db.search_text("compression tool", k=5, exact=False, query_cut=0.2)
+    assert len(pruned) == 5
     rescored = db.search_text("compression tool", k=5, rescore=True, threads=2)
     assert {h.key for h in rescored} <= {h.key for h in db.search_text("compression tool", k=30)}
     assert db.search_text("   ", k=5) == []
     with pytest.raises(ValueError, match="exact=False"):
         db.search_text("x", query_cut=0.2)
+    with pytest.raises(ValueError, match="exact=False"):
+        db.search_text("x", candidates=10)
+    with pytest.raises(ValueError, match="positive int"):
+        db.search_text("x", exact=False, candidates=0)
 
 
 def test_search_batch_shapes(db):

@@ -172,6 +172,23 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         k: usize,
     },
+    /// Writes the exact top-k of every query (float scores, ties to the lower doc id) for the peer runner
+    /// (`tools/topk-bench/peers.py`): little-endian `u32` k, `u32` queries, then k `u32` doc ids per query
+    /// (`u32::MAX` past the last hit).
+    Truth {
+        /// Document vectors.
+        #[arg(long)]
+        docs: PathBuf,
+        /// Query vectors.
+        #[arg(long)]
+        queries: PathBuf,
+        /// Results per query.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Prints the JSON lines of `run` and `seismic-bench` as one Markdown table.
     Table {
         /// JSON-lines files.
@@ -202,6 +219,21 @@ fn main() -> Result<()> {
             eprintln!("{}: {} queries, {} non-zeros", out.display(), qs.len(), qs.nnz());
             Ok(())
         }
+        Command::Truth { docs, queries, k, out } => {
+            let docs = Vectors::load(&docs)?;
+            let queries = Vectors::load(&queries)?;
+            let truth = splaredb_topk::measure::exact_top_k(&docs, &queries, k);
+            let mut bytes = Vec::with_capacity(8 + truth.len() * k * 4);
+            bytes.extend_from_slice(&(k as u32).to_le_bytes());
+            bytes.extend_from_slice(&(truth.len() as u32).to_le_bytes());
+            for hits in &truth {
+                for i in 0..k {
+                    bytes.extend_from_slice(&hits.get(i).copied().unwrap_or(u32::MAX).to_le_bytes());
+                }
+            }
+            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            Ok(())
+        }
         Command::Table { files } => {
             print!("{}", splaredb_topk::report::table(&files)?);
             Ok(())
@@ -228,7 +260,19 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Synth { model, dims, docs, queries, seed, out } => synth(model, dims, docs, queries, seed, out),
-        Command::Run { docs, queries, k, prune, max_weight, query_cuts, candidates, no_block_max, threads, work, out } => {
+        Command::Run {
+            docs,
+            queries,
+            k,
+            prune,
+            max_weight,
+            query_cuts,
+            candidates,
+            no_block_max,
+            threads,
+            work,
+            out,
+        } => {
             let config = RunConfig {
                 k,
                 prune,

@@ -1,5 +1,5 @@
 //! End to end on a small synthetic set from the committed fit: generate, save, index in splaredb, measure
-//! exhaustive and block-max search.
+//! exhaustive, block-max and approximate search.
 
 use splaredb_topk::run::RunConfig;
 use splaredb_topk::synth::Model;
@@ -25,10 +25,17 @@ fn synthetic_run_measures_exhaustive_search() {
     docs.save(&d).unwrap();
     queries.save(&q).unwrap();
     assert_eq!(Vectors::load(&d).unwrap(), docs);
-    splaredb_topk::run::run(&d, &q, &RunConfig::top(10), &dir.path().join("work"), Some(&out)).unwrap();
+    let mut config = RunConfig::top(10);
+    config.candidates = vec![50];
+    splaredb_topk::run::run(&d, &q, &config, &dir.path().join("work"), Some(&out)).unwrap();
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 2, "exhaustive and block-max: {text}");
+    assert_eq!(lines.len(), 3, "exhaustive, block-max and approximate: {text}");
+    // Approximate search: its scores were checked against exhaustive search's (run() fails otherwise); it
+    // reads the approximate index besides the inverted index.
+    assert!(lines[2]["setting"].as_str().unwrap().starts_with("approximate, 50 candidates"), "{}", lines[2]);
+    assert!(lines[2]["recall"].as_f64().unwrap() > 0.8, "{}", lines[2]);
+    assert!(lines[2]["bytes_per_nnz"].as_f64().unwrap() > lines[0]["bytes_per_nnz"].as_f64().unwrap() + 3.0);
     let line = &lines[0];
     assert!(line["setting"].as_str().unwrap().starts_with("exhaustive, max_weight "), "{line}");
     // Block-max search returned the very hits of exhaustive search (run() fails otherwise).

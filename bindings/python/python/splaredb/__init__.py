@@ -13,6 +13,7 @@ the classes of :mod:`splaredb.errors`, all subclasses of :class:`splaredb.Error`
 from ._native import DEFAULT_MODEL, MAX_KEY_LEN, MAX_METADATA_LEN, MAX_TEXT_LEN, __version__
 from ._database import (
     APPROXIMATE_QUERY_CUT,
+    DEFAULT_CANDIDATES,
     Database,
     Document,
     Hit,
@@ -47,6 +48,7 @@ __all__ = [
     "Key",
     "DEFAULT_MODEL",
     "APPROXIMATE_QUERY_CUT",
+    "DEFAULT_CANDIDATES",
     "MAX_KEY_LEN",
     "MAX_TEXT_LEN",
     "MAX_METADATA_LEN",

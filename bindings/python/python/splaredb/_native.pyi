@@ -108,6 +108,7 @@ class Snapshot:
         with_documents: bool,
         rescore: bool,
         query_cut: float,
+        candidates: int,
         block_max: bool,
         threads: int,
     ) -> List[_HitTuple]: ...
@@ -118,6 +119,7 @@ class Snapshot:
         with_documents: bool,
         rescore: bool,
         query_cut: float,
+        candidates: int,
         block_max: bool,
         threads: int,
     ) -> List[List[_HitTuple]]: ...
