@@ -203,7 +203,7 @@ impl<'a> ApproxIndex<'a> {
                 return Err(format!("approx bitmap {i} names directory entry {d} out of order or range"));
             }
             prev = Some(d);
-            if num_docs % 64 != 0 && self.word(i, self.words - 1) >> (num_docs % 64) != 0 {
+            if !num_docs.is_multiple_of(64) && self.word(i, self.words - 1) >> (num_docs % 64) != 0 {
                 return Err(format!("approx bitmap {i} has bits past the last document"));
             }
         }
