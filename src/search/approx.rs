@@ -26,9 +26,9 @@ use super::exhaustive;
 /// bitmap adds into it.
 const BLOCK_WORDS: usize = 64;
 
-/// The largest integer weight of a query latent. Four bits order candidates as well as finer weights do on SAE
-/// vectors (re-ranking settles near-ties), and let the AVX-512 kernel add 64 documents per instruction in
-/// bytes (format-spec.md's measurements: README "Approximate search").
+/// The largest integer weight of a query latent. Four bits order candidates as well as finer weights did on
+/// the measured SAE vectors (re-ranking settles near-ties), and let the AVX-512 kernel add 64 documents per
+/// instruction in byte lanes (README, "Approximate search").
 const MAX_TERM_WEIGHT: usize = 15;
 
 thread_local! {
@@ -55,7 +55,8 @@ struct Term {
 }
 
 /// The approximate top-`k` live documents of `segment` for `query`, as `(score, local doc)`, score descending
-/// then doc ascending, scores exact (quantized impacts); `candidates` documents are re-ranked.
+/// then doc ascending, scores exact (quantized impacts); `candidates` documents are re-ranked. Query latents
+/// with a non-positive weight take no part in choosing candidates (they still count in their scores).
 pub(crate) fn top_k(
     segment: &Segment,
     deletes: &DeleteSet,
