@@ -92,11 +92,11 @@ pub(crate) fn encode_bitmap(docs: &[u32], num_docs: u32, out: &mut Vec<u8>) {
     }
 }
 
-/// Streams the forward section. Per document: `u16` group count `g`; `g` × (`u16` high half of the latent ids,
-/// `u16` count), high halves increasing, counts non-zero; then the low halves of the ids (`u16` each,
-/// increasing within a group); then the impact codes (`u8` each). After the last document, `num_docs + 1` u64
-/// offsets of each document's start relative to the section's start. Fixed-width fields keep re-ranking a
-/// sequence of plain loads: 3 bytes per non-zero.
+/// Streams the forward section. Per document: `u32` group count `g`; `g` × (`u16` high half of the latent ids,
+/// `u16` count), high halves non-decreasing, counts 1..=65535 (a high half with more ids takes several
+/// groups); then the low halves of the ids (`u16` each); then the impact codes (`u8` each). After the last
+/// document, `num_docs + 1` u64 offsets of each document's start relative to the section's start. Fixed-width
+/// fields keep re-ranking a sequence of plain loads: 3 bytes per non-zero.
 #[derive(Default)]
 pub(crate) struct ForwardWriter {
     offsets: Vec<u64>,
@@ -113,11 +113,11 @@ impl ForwardWriter {
         for &id in ids {
             let high = (id >> 16) as u16;
             match groups.last_mut() {
-                Some((h, count)) if *h == high => *count += 1,
+                Some((h, count)) if *h == high && *count < u16::MAX => *count += 1,
                 _ => groups.push((high, 1)),
             }
         }
-        self.buf.extend_from_slice(&(groups.len() as u16).to_le_bytes());
+        self.buf.extend_from_slice(&(groups.len() as u32).to_le_bytes());
         for (high, count) in groups {
             self.buf.extend_from_slice(&high.to_le_bytes());
             self.buf.extend_from_slice(&count.to_le_bytes());
@@ -139,6 +139,19 @@ impl ForwardWriter {
         }
         w.into_inner()
     }
+}
+
+/// A forward record's groups, low halves and codes, when its lengths agree: `4 + 4·g + 3·n` bytes.
+fn split_record(b: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let g = read_u32(b.get(..4)?, 0) as usize;
+    let head = g.checked_mul(4)?.checked_add(4)?;
+    let groups = b.get(4..head)?;
+    let nnz: usize = groups.chunks_exact(4).map(|c| u16::from_le_bytes([c[2], c[3]]) as usize).sum();
+    if b.len() != head.checked_add(nnz.checked_mul(3)?)? {
+        return None;
+    }
+    let (lows, codes) = b[head..].split_at(2 * nnz);
+    Some((groups, lows, codes))
 }
 
 /// A hint to load the cache line holding `b`.
@@ -328,15 +341,7 @@ impl<'a> Forward<'a> {
     /// the query, in increasing latent order (exhaustive scoring's arithmetic). `None` when the record's
     /// lengths are malformed; ids past `table` never match.
     pub(crate) fn dot(&self, doc: u32, filter: &[u64], table: &[f32], dequantized: &[f32; 256]) -> Option<f32> {
-        let b = self.bytes(doc);
-        let g = u16::from_le_bytes([*b.first()?, *b.get(1)?]) as usize;
-        let head = 2 + 4 * g;
-        let groups = b.get(2..head)?;
-        let nnz: usize = groups.chunks_exact(4).map(|c| u16::from_le_bytes([c[2], c[3]]) as usize).sum();
-        if b.len() != head + 3 * nnz {
-            return None;
-        }
-        let (lows, codes) = b[head..].split_at(2 * nnz);
+        let (groups, lows, codes) = split_record(self.bytes(doc))?;
         let mut score = 0.0f32;
         let mut at = 0usize;
         for group in groups.chunks_exact(4) {
@@ -359,15 +364,7 @@ impl<'a> Forward<'a> {
     /// bytes are malformed (groups or ids not increasing, an id past `dims`, a zero code, or the record not
     /// exactly its length); `f` may have been called for a prefix then.
     pub(crate) fn for_each(&self, doc: u32, dims: u32, mut f: impl FnMut(u32, u8)) -> Option<()> {
-        let b = self.bytes(doc);
-        let g = u16::from_le_bytes([*b.first()?, *b.get(1)?]) as usize;
-        let head = 2 + 4 * g;
-        let groups = b.get(2..head)?;
-        let nnz: usize = groups.chunks_exact(4).map(|c| u16::from_le_bytes([c[2], c[3]]) as usize).sum();
-        if b.len() != head + 3 * nnz {
-            return None;
-        }
-        let (lows, codes) = b[head..].split_at(2 * nnz);
+        let (groups, lows, codes) = split_record(self.bytes(doc))?;
         let mut at = 0usize;
         let mut prev: Option<u32> = None;
         for group in groups.chunks_exact(4) {
@@ -398,25 +395,35 @@ mod tests {
     fn forward_round_trips_and_rejects_bad_bytes() {
         let mut w = ForwardWriter::default();
         let mut data = Vec::new();
-        let docs: [(&[u32], &[u8]); 3] =
-            [(&[0, 5, 300, 65_536, 70_000, 131_071], &[1, 2, 3, 4, 5, 6]), (&[], &[]), (&[129], &[255])];
+        // The second document has a high half with more ids than a group's u16 count holds.
+        let many: Vec<u32> = (0..65_540).chain([70_000, 200_000]).collect();
+        let many_codes: Vec<u8> = many.iter().map(|&i| (i % 255) as u8 + 1).collect();
+        let docs: [(&[u32], &[u8]); 4] = [
+            (&[0, 5, 300, 65_536, 70_000, 131_071], &[1, 2, 3, 4, 5, 6]),
+            (&many, &many_codes),
+            (&[], &[]),
+            (&[129], &[255]),
+        ];
         for (ids, codes) in docs {
             data.extend_from_slice(w.add(ids, codes));
         }
         data.extend_from_slice(&w.finish());
-        let f = Forward::view(&data, 3).unwrap();
+        let f = Forward::view(&data, 4).unwrap();
         f.validate().unwrap();
         for (doc, (ids, codes)) in docs.iter().enumerate() {
             let mut got = Vec::new();
-            f.for_each(doc as u32, 200_000, |l, c| got.push((l, c))).unwrap();
+            f.for_each(doc as u32, 300_000, |l, c| got.push((l, c))).unwrap();
             assert_eq!(got, ids.iter().copied().zip(codes.iter().copied()).collect::<Vec<_>>());
         }
         assert!(f.for_each(0, 1000, |_, _| {}).is_none(), "id past dims");
         let mut bad = data.clone();
         bad[0] = 3; // a third group that the record does not hold
-        assert!(Forward::view(&bad, 3).unwrap().for_each(0, 200_000, |_, _| {}).is_none());
-        assert!(Forward::view(&data, 4).and_then(|f| f.validate()).is_err());
-        assert!(Forward::view(&data[1..], 3).and_then(|f| f.validate()).is_err());
+        assert!(Forward::view(&bad, 4).unwrap().for_each(0, 200_000, |_, _| {}).is_none());
+        bad[0] = 0xff; // a group count whose groups overflow the record
+        bad[3] = 0xff;
+        assert!(Forward::view(&bad, 4).unwrap().for_each(0, 200_000, |_, _| {}).is_none());
+        assert!(Forward::view(&data, 5).and_then(|f| f.validate()).is_err());
+        assert!(Forward::view(&data[1..], 4).and_then(|f| f.validate()).is_err());
     }
 
     #[test]
