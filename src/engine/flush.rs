@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::files;
 use crate::manifest::SegmentMeta;
 use crate::memtable::Memtable;
-use crate::segment::{write_deletes, write_segment_from, DeleteSet, Segment};
+use crate::segment::{write_deletes, DeleteSet, Segment};
 use crate::version::{SegmentView, Version};
 use crate::wal::WalWriter;
 
@@ -42,15 +42,7 @@ impl Engine {
         if num_docs > 0 {
             let id = manifest.next_file_id;
             manifest.next_file_id += 1;
-            write_segment_from(
-                storage,
-                id,
-                &mut input,
-                self.dims,
-                self.quantizer.max_weight(),
-                sync,
-                self.options.approximate_index,
-            )?;
+            self.write_segment(id, &mut input, sync)?;
             // Opened (and validated) before the manifest names it.
             let segment = Arc::new(Segment::open(storage, id)?);
             segments.push(SegmentView { deletes: Arc::new(DeleteSet::empty(num_docs)), segment });

@@ -21,7 +21,7 @@ use crate::files;
 use crate::manifest::SegmentMeta;
 use crate::merge::{MergeInput, DROPPED};
 use crate::merge_policy::SegmentStats;
-use crate::segment::{write_deletes, write_segment_from, DeleteSet, Segment};
+use crate::segment::{write_deletes, DeleteSet, Segment};
 use crate::version::{SegmentView, Version};
 
 /// A merge picked under the writer lock.
@@ -196,20 +196,11 @@ impl Engine {
 
     /// Writes the merged segment (no lock needed: the inputs are immutable, their deletions as of the pick).
     fn build_merge(&self, job: &MergeJob, progress: &mut dyn FnMut(u64, u64)) -> Result<BuiltMerge> {
-        let storage = self.storage.as_ref();
         let sync = self.sync();
         let mut input = MergeInput::new(&job.views).with_progress(progress);
         let num_docs = crate::segment::SegmentInput::num_docs(&input);
         if num_docs > 0 {
-            write_segment_from(
-                storage,
-                job.new_id,
-                &mut input,
-                self.dims,
-                self.quantizer.max_weight(),
-                sync,
-                self.options.approximate_index,
-            )?;
+            self.write_segment(job.new_id, &mut input, sync)?;
         }
         Ok(BuiltMerge { num_docs, remap: input.into_remap() })
     }

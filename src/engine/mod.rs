@@ -122,6 +122,27 @@ impl Engine {
         self.dims
     }
 
+    /// Writes segment `id` from `input` (synced when `sync`) in the format the options ask for: with the
+    /// approximate index unless [`Options::approximate_index`](crate::Options::approximate_index) is off.
+    /// What flushes and merges both write.
+    pub(super) fn write_segment(
+        &self,
+        id: u64,
+        input: &mut dyn crate::segment::SegmentInput,
+        sync: bool,
+    ) -> Result<u64> {
+        let (dims, max_weight) = (self.dims, self.quantizer.max_weight());
+        crate::segment::write_segment_from(
+            self.storage.as_ref(),
+            id,
+            input,
+            dims,
+            max_weight,
+            sync,
+            self.options.approximate_index,
+        )
+    }
+
     /// The quantizer of document impacts.
     pub(crate) fn quantizer(&self) -> &Arc<Quantizer> {
         &self.quantizer
