@@ -17,7 +17,7 @@ use std::cell::RefCell;
 
 use crate::codec::read_u64;
 use crate::error::{Error, Result};
-use crate::segment::{DeleteSet, PostingCursor, Segment};
+use crate::segment::{DeleteSet, LatentEntry, PostingCursor, Segment};
 use crate::vector::{rank_order, Quantizer, SparseVector};
 
 use super::exhaustive;
@@ -47,7 +47,8 @@ struct Scratch {
 
 /// One query latent present in the segment, as the first stage uses it.
 struct Term {
-    latent: u32,
+    /// Its latent-directory entry.
+    entry: LatentEntry,
     /// Directory index.
     index: usize,
     /// `query weight × dequantized mean impact`.
@@ -74,9 +75,9 @@ pub(crate) fn top_k(
     let terms: Vec<Term> = query
         .iter()
         .filter_map(|(latent, qw)| {
-            let (index, _) = segment.latent_index(latent)?;
+            let (index, entry) = segment.latent_index(latent)?;
             let estimate = qw * quantizer.dequantize(approx.mean(index));
-            (estimate > 0.0).then_some(Term { latent, index, estimate })
+            (estimate > 0.0).then_some(Term { entry, index, estimate })
         })
         .collect();
     let max = terms.iter().map(|t| t.estimate).fold(0.0f32, f32::max);
@@ -84,7 +85,7 @@ pub(crate) fn top_k(
         return Ok(Vec::new());
     }
     let scale = (u16::MAX as usize / terms.len()).min(MAX_TERM_WEIGHT) as f32;
-    let weight = |t: &Term| (t.estimate / max * scale).round() as u16;
+    let weight = |t: &Term| (t.estimate / max * scale).round() as u8;
 
     SCRATCH.with(|cell| {
         // Taken out of the cell, so a panic in between leaves empty buffers, never dirty ones.
@@ -102,7 +103,7 @@ pub(crate) fn top_k(
                 }
                 match approx.bitmap_of(t.index as u32) {
                     Some(b) => bitmaps.push((approx.bitmap(b), w)),
-                    None => scatter(segment, t.latent, w, &mut scratch.acc[..num_docs])?,
+                    None => scatter(segment, t.entry, w as u16, &mut scratch.acc[..num_docs])?,
                 }
             }
             let chosen = select_candidates(&mut scratch.acc, &bitmaps, deletes, num_docs, candidates.max(k));
@@ -113,9 +114,10 @@ pub(crate) fn top_k(
     })
 }
 
-/// Adds `w` to the slot of every document in `latent`'s posting list.
-fn scatter(segment: &Segment, latent: u32, w: u16, acc: &mut [u16]) -> Result<()> {
-    let Some(mut cursor): Option<PostingCursor<'_>> = segment.postings(latent) else { return Ok(()) };
+/// Adds `w` to the slot of every document in the posting list of `entry`.
+fn scatter(segment: &Segment, entry: LatentEntry, w: u16, acc: &mut [u16]) -> Result<()> {
+    let latent = entry.latent;
+    let mut cursor = PostingCursor::new(segment, entry);
     while cursor.next_block() {
         let (docs, _) = cursor.decode();
         for &doc in docs {
@@ -130,7 +132,7 @@ fn scatter(segment: &Segment, latent: u32, w: u16, acc: &mut [u16]) -> Result<()
 /// returns them in doc order.
 fn select_candidates(
     acc: &mut [u16],
-    bitmaps: &[(&[u8], u16)],
+    bitmaps: &[(&[u8], u8)],
     deletes: &DeleteSet,
     num_docs: usize,
     c: usize,
@@ -138,10 +140,11 @@ fn select_candidates(
     let words = acc.len() / 64;
     let mut kept = Kept::new(c);
     let kernel = kernel();
+    let groups = byte_groups(bitmaps);
     for start in (0..words).step_by(BLOCK_WORDS) {
         let end = (start + BLOCK_WORDS).min(words);
         let block = &mut acc[start * 64..end * 64];
-        kernel(block, bitmaps, start);
+        kernel(block, bitmaps, &groups, start);
         for (chunk_index, chunk) in block.chunks_exact(64).enumerate() {
             // Most chunks hold nothing above the bar once enough candidates are kept.
             if !any_above(chunk, kept.bar) {
@@ -274,7 +277,24 @@ fn rerank(
 
 /// Adds each bitmap's weight `w` (at most [`MAX_TERM_WEIGHT`]) to `acc[64 (j - first) + b]` for every set bit
 /// `b` of word `j` of the bitmap, for the words `first..first + acc.len() / 64` (each bitmap holds them).
-type Kernel = fn(&mut [u16], &[(&[u8], u16)], usize);
+/// `groups` is [`byte_groups`] of the bitmaps, computed once per query.
+type Kernel = fn(&mut [u16], &[(&[u8], u8)], &[usize], usize);
+
+/// The end of each run of bitmaps whose weights sum to at most 255 (the last end is `bitmaps.len()`): what
+/// the AVX-512 kernel adds in byte lanes before widening them.
+fn byte_groups(bitmaps: &[(&[u8], u8)]) -> Vec<usize> {
+    let mut groups = Vec::new();
+    let mut sum = 0u32;
+    for (i, &(_, w)) in bitmaps.iter().enumerate() {
+        if sum + w as u32 > 255 {
+            groups.push(i);
+            sum = 0;
+        }
+        sum += w as u32;
+    }
+    groups.push(bitmaps.len());
+    groups
+}
 
 /// The fastest bitmap kernel this CPU runs.
 fn kernel() -> Kernel {
@@ -306,9 +326,10 @@ static EXPAND: [[u16; 8]; 256] = {
 
 /// The kernel in plain Rust: eight lanes per byte of a bitmap, through a table of lane masks (vectorized by
 /// the compiler on any target).
-fn add_bitmaps_portable(acc: &mut [u16], bitmaps: &[(&[u8], u16)], first: usize) {
+fn add_bitmaps_portable(acc: &mut [u16], bitmaps: &[(&[u8], u8)], _groups: &[usize], first: usize) {
     let words = acc.len() / 64;
     for &(bitmap, w) in bitmaps {
+        let w = w as u16;
         let bytes = &bitmap[first * 8..(first + words) * 8];
         for (lanes, &byte) in acc.chunks_exact_mut(8).zip(bytes) {
             if byte == 0 {
@@ -327,31 +348,16 @@ fn add_bitmaps_portable(acc: &mut [u16], bitmaps: &[(&[u8], u16)], first: usize)
 /// the byte lanes cannot overflow; after each group they are widened into the 16-bit lanes. The next tiles of
 /// each bitmap are prefetched.
 #[cfg(target_arch = "x86_64")]
-fn add_bitmaps_avx512(acc: &mut [u16], bitmaps: &[(&[u8], u16)], first: usize) {
+fn add_bitmaps_avx512(acc: &mut [u16], bitmaps: &[(&[u8], u8)], groups: &[usize], first: usize) {
     let words = acc.len() / 64;
     let tiles = words / TILE;
-    let slices: Vec<(&[u8], u8)> = bitmaps
-        .iter()
-        .map(|&(b, w)| (&b[first * 8..(first + words) * 8], w.min(MAX_TERM_WEIGHT as u16) as u8))
-        .collect();
-    let mut groups = Vec::new();
-    let mut sum = 0u32;
-    for (i, &(_, w)) in slices.iter().enumerate() {
-        if sum + w as u32 > 255 {
-            groups.push(i);
-            sum = 0;
-        }
-        sum += w as u32;
-    }
-    groups.push(slices.len());
     for t in 0..tiles {
         // SAFETY: only chosen by `kernel` after `is_x86_feature_detected!("avx512bw")`; tile `t` lies inside
-        // `acc` and every slice (both cover `words` words).
-        unsafe { add_tile_avx512(&mut acc[t * TILE * 64..(t + 1) * TILE * 64], &slices, &groups, t * TILE) }
+        // `acc`, and the tile function reads the bitmaps through bounds-checked slices.
+        unsafe { add_tile_avx512(&mut acc[t * TILE * 64..(t + 1) * TILE * 64], bitmaps, groups, first + t * TILE) }
     }
     if tiles * TILE < words {
-        let rest: Vec<(&[u8], u16)> = slices.iter().map(|&(b, w)| (&b[tiles * TILE * 8..], w as u16)).collect();
-        add_bitmaps_portable(&mut acc[tiles * TILE * 64..], &rest, 0);
+        add_bitmaps_portable(&mut acc[tiles * TILE * 64..], bitmaps, groups, first + tiles * TILE);
     }
 }
 
@@ -421,19 +427,21 @@ mod tests {
         // several groups of byte lanes).
         let bitmaps: Vec<Vec<u8>> =
             (0..40).map(|_| (0..21).flat_map(|_| (next() & next()).to_le_bytes()).collect()).collect();
-        let weights: Vec<u16> = (0..40).map(|i| 1 + (i * 7) % 15).collect();
+        let weights: Vec<u8> = (0..40).map(|i| 1 + (i * 7) % 15).collect();
         let mut expected = vec![3u16; 18 * 64];
         for (bitmap, &w) in bitmaps.iter().zip(&weights) {
             for j in 3..21 {
                 let word = read_u64(bitmap, j * 8);
                 for b in 0..64 {
                     if word >> b & 1 == 1 {
-                        expected[(j - 3) * 64 + b] += w;
+                        expected[(j - 3) * 64 + b] += w as u16;
                     }
                 }
             }
         }
-        let pairs: Vec<(&[u8], u16)> = bitmaps.iter().map(|b| b.as_slice()).zip(weights.iter().copied()).collect();
+        let pairs: Vec<(&[u8], u8)> = bitmaps.iter().map(|b| b.as_slice()).zip(weights.iter().copied()).collect();
+        let groups = byte_groups(&pairs);
+        assert!(groups.len() > 1, "several groups of byte lanes: {groups:?}");
         let mut kernels: Vec<Kernel> = vec![add_bitmaps_portable, kernel()];
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512bw") {
@@ -441,7 +449,7 @@ mod tests {
         }
         for k in kernels {
             let mut acc = vec![3u16; 18 * 64];
-            k(&mut acc, &pairs, 3);
+            k(&mut acc, &pairs, &groups, 3);
             assert_eq!(acc, expected);
         }
     }
