@@ -172,6 +172,28 @@ fn version_1_segments_are_scored_exactly_and_upgraded_by_merges() {
 }
 
 #[test]
+fn untrusted_sizes_allocate_nothing_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), options()).unwrap();
+    let mut rng = Rng(5);
+    let model = build(&db, &mut rng, 1);
+    db.checkpoint().unwrap();
+    // A candidate count far past the segment's size is the whole segment (the exact answer).
+    let q = flat_vector(&mut rng, 20);
+    let all = db.read().search_with(&q, &SearchOptions::top(10).candidates(usize::MAX)).unwrap();
+    assert_eq!(pairs(all), reference_top_k(&model, &q, 10, MAX_WEIGHT));
+    db.close().unwrap();
+    // The fuzz target's regression (CI, segment_reader): a footer claiming 2^32 - 1 dimensions, checksums
+    // fixed (mode byte 1), must not size the re-ranking table by it.
+    let path = common::files(dir.path(), ".seg").pop().unwrap();
+    let mut input = vec![1u8];
+    input.extend(std::fs::read(&path).unwrap());
+    let dims_at = input.len() - 24;
+    input[dims_at..dims_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    splaredb::fuzzing::segment(&input);
+}
+
+#[test]
 fn check_finds_a_forward_vector_that_disagrees() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path(), options()).unwrap();

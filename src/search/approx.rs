@@ -106,7 +106,8 @@ pub(crate) fn top_k(
                     None => scatter(segment, t.entry, w as u16, &mut scratch.acc[..num_docs])?,
                 }
             }
-            let chosen = select_candidates(&mut scratch.acc, &bitmaps, deletes, num_docs, candidates.max(k));
+            let chosen =
+                select_candidates(&mut scratch.acc, &bitmaps, deletes, num_docs, candidates.max(k).min(num_docs));
             rerank(segment, &forward, query, quantizer, &chosen, k, &mut scratch)
         })();
         *cell.borrow_mut() = scratch;
@@ -221,7 +222,8 @@ fn rerank(
     k: usize,
     scratch: &mut Scratch,
 ) -> Result<Vec<(f32, u32)>> {
-    let dims = segment.dims() as usize;
+    // Sized by the query, never by the footer's dimension count (untrusted until it matches the database).
+    let dims = query.iter().map(|(l, _)| l as usize + 1).max().unwrap_or(0).min(segment.dims() as usize);
     scratch.table.resize(dims, 0.0);
     scratch.filter.resize(dims.div_ceil(64), 0);
     for (latent, qw) in query.iter() {

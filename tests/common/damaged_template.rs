@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use splaredb::storage::{MemStorage, Storage};
-use splaredb::{Database, Document, Options, SparseVector};
+use splaredb::{Database, Document, Options, SearchOptions, SparseVector};
 
 /// The storage and the names of its database files (all but `LOCK`).
 pub fn template() -> (MemStorage, Vec<String>) {
@@ -39,6 +39,8 @@ pub fn open_with_damage(template: &MemStorage, names: &[String], name: &str, byt
     if let Ok(db) = Database::open_with_storage(Arc::new(storage), Options::default()) {
         let snap = db.read();
         let _ = snap.get("k1");
-        let _ = snap.search(&SparseVector::from_pairs([(1, 1.0), (39, 2.0)]).unwrap(), 5);
+        let query = SparseVector::from_pairs([(1, 1.0), (39, 2.0)]).unwrap();
+        let _ = snap.search(&query, 5);
+        let _ = snap.search_with(&query, &SearchOptions::top(5).approximate());
     }
 }
