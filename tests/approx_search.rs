@@ -117,6 +117,43 @@ fn approximate_search_matches_the_reference() {
 }
 
 #[test]
+fn segments_wider_than_a_block_of_the_first_stage() {
+    // 70,000 documents: the first stage scores them in three blocks of 32,768, and the posting lists without
+    // a bitmap run over many posting blocks, each crossing the block boundaries at its own place.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), options()).unwrap();
+    let mut rng = Rng(21);
+    let mut model = BTreeMap::new();
+    let mut txn = db.begin_write().unwrap();
+    for i in 0..70_000u32 {
+        let key = format!("w{i:06}");
+        let nnz = 4 + rng.below(8) as usize;
+        let mut vector = flat_vector(&mut rng, nnz);
+        if i < 300 {
+            // A list of three posting blocks that ends in the first block of documents.
+            let mut pairs: BTreeMap<u32, f32> = vector.iter().collect();
+            pairs.insert(DIMS - 1, 1.0);
+            vector = SparseVector::from_pairs(pairs).unwrap();
+        }
+        let doc = Document::new(vector);
+        txn.upsert(&key, doc.clone()).unwrap();
+        model.insert(key.into_bytes(), doc);
+        if i % 97 == 0 {
+            let victim = format!("w{:06}", rng.below(i as u64 + 1));
+            txn.delete(&victim).unwrap();
+            model.remove(victim.as_bytes());
+        }
+    }
+    txn.commit().unwrap();
+    db.checkpoint().unwrap();
+    assert_eq!(db.segments().len(), 1);
+    check_against_reference(&db, &model, &mut rng, 6);
+    let q = SparseVector::new(vec![2, 40, DIMS - 1], vec![0.5, 1.0, 0.7]).unwrap();
+    let all = SearchOptions::top(10).candidates(model.len());
+    assert_eq!(pairs(db.read().search_with(&q, &all).unwrap()), reference_top_k(&model, &q, 10, MAX_WEIGHT));
+}
+
+#[test]
 fn default_setting_and_empty_cases() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path(), options()).unwrap();

@@ -4,8 +4,9 @@
 //!    mean impact in the segment`, scaled so that any sum fits a `u16`. A document's candidate score is the sum
 //!    of those weights over the query latents it has: its impacts are replaced by the latent's mean. SAE
 //!    vectors are flat (a document's score is a sum of many middling matches), so this orders documents almost
-//!    as the true score does, and it is cheap to compute: latents in at least 1/32 of the documents are read
-//!    from their membership bitmaps, 64 documents per word, the rest from their posting lists' doc ids.
+//!    as the true score does, and it is cheap to compute: latents in at least 1/64 of the documents are read
+//!    from their membership bitmaps, 64 documents per word, the rest from their posting lists' doc ids; both
+//!    add into one block of documents at a time, which stays in the cache.
 //! 2. **Selection.** The `candidates` best live documents, ties to the lower doc id.
 //! 3. **Re-ranking.** Each candidate's exact score from its forward vector: `query weight × dequantized impact`
 //!    summed in increasing latent order, the very arithmetic of exhaustive scoring, so a hit's score is
@@ -22,9 +23,10 @@ use crate::vector::{rank_order, Quantizer, SparseVector};
 
 use super::exhaustive;
 
-/// Documents scored per pass of the bitmap kernel: the accumulator block stays in the L1 cache while every
-/// bitmap adds into it.
-const BLOCK_WORDS: usize = 64;
+/// Words (of 64 documents) scored per block: the block's accumulator (64 KiB) stays in the L2 cache while the
+/// scattered lists and every bitmap add into it and the candidates are picked from it. 512 was measured
+/// faster than 64 and 256, and as fast as 1,024 (README, "Approximate search").
+const BLOCK_WORDS: usize = 512;
 
 /// The largest integer weight of a query latent. Four bits order candidates as well as finer weights did on
 /// the measured SAE vectors (re-ranking settles near-ties), and let the AVX-512 kernel add 64 documents per
@@ -91,11 +93,9 @@ pub(crate) fn top_k(
         // Taken out of the cell, so a panic in between leaves empty buffers, never dirty ones.
         let mut scratch = std::mem::take(&mut *cell.borrow_mut());
         let num_docs = segment.num_docs() as usize;
-        scratch.acc.clear();
-        scratch.acc.resize(approx.words() * 64, 0);
         let result = (|| {
-            // Lists without a bitmap: one add per posting.
             let mut bitmaps = Vec::new();
+            let mut lists = Vec::new();
             for t in &terms {
                 let w = weight(t);
                 if w == 0 {
@@ -103,11 +103,13 @@ pub(crate) fn top_k(
                 }
                 match approx.bitmap_of(t.index as u32) {
                     Some(b) => bitmaps.push((approx.bitmap(b), w)),
-                    None => scatter(segment, t.entry, w as u16, &mut scratch.acc[..num_docs])?,
+                    None => lists.push(Scattered::new(PostingCursor::new(segment, t.entry), w as u16)),
                 }
             }
+            let c = candidates.max(k).min(num_docs);
             let chosen =
-                select_candidates(&mut scratch.acc, &bitmaps, deletes, num_docs, candidates.max(k).min(num_docs));
+                select_candidates(&mut scratch.acc, &bitmaps, &mut lists, deletes, num_docs, approx.words(), c)
+                    .map_err(|(latent, doc)| exhaustive::missing_doc(segment, latent, doc))?;
             rerank(segment, &forward, query, quantizer, &chosen, k, &mut scratch)
         })();
         *cell.borrow_mut() = scratch;
@@ -115,36 +117,76 @@ pub(crate) fn top_k(
     })
 }
 
-/// Adds `w` to the slot of every document in the posting list of `entry`.
-fn scatter(segment: &Segment, entry: LatentEntry, w: u16, acc: &mut [u16]) -> Result<()> {
-    let latent = entry.latent;
-    let mut cursor = PostingCursor::new(segment, entry);
-    while cursor.next_block() {
-        let (docs, _) = cursor.decode();
-        for &doc in docs {
-            let slot = acc.get_mut(doc as usize).ok_or_else(|| exhaustive::missing_doc(segment, latent, doc))?;
-            *slot = slot.wrapping_add(w);
-        }
-    }
-    Ok(())
+/// A posting list without a bitmap, added into the accumulator one block of documents at a time: its cursor
+/// and the position reached in the decoded block.
+struct Scattered<'s> {
+    cursor: PostingCursor<'s>,
+    /// Postings of the decoded block already added.
+    pos: usize,
+    /// Weight added per posting.
+    w: u16,
 }
 
-/// Adds the bitmaps into `acc` block by block and keeps the `c` best live documents (ties to the lower doc):
-/// returns them in doc order.
+impl<'s> Scattered<'s> {
+    fn new(cursor: PostingCursor<'s>, w: u16) -> Self {
+        Scattered { cursor, pos: 0, w }
+    }
+
+    /// Adds `w` to `block[doc - first]` for each posting with `doc < end`. `Err((latent, doc))` for a doc id
+    /// before `first` (out of order) or past the block.
+    fn add_below(&mut self, block: &mut [u16], first: u32, end: u32) -> std::result::Result<(), (u32, u32)> {
+        loop {
+            let docs = &self.cursor.decoded_docs()[self.pos..];
+            // Doc ids increase within a block: those below `end` are a prefix.
+            let below = docs.partition_point(|&doc| doc < end);
+            for &doc in &docs[..below] {
+                let slot = block.get_mut(doc.wrapping_sub(first) as usize).ok_or((self.cursor.entry().latent, doc))?;
+                *slot = slot.wrapping_add(self.w);
+            }
+            if below < docs.len() {
+                self.pos += below;
+                return Ok(());
+            }
+            self.pos = 0;
+            if !self.cursor.next_block() {
+                return Ok(());
+            }
+            self.cursor.decode();
+        }
+    }
+
+    /// The first posting not added, if any: after the last block, a doc id past the segment.
+    fn left(&self) -> Option<(u32, u32)> {
+        let doc = *self.cursor.decoded_docs().get(self.pos)?;
+        Some((self.cursor.entry().latent, doc))
+    }
+}
+
+/// Computes the candidate scores of the segment's `words × 64` document slots one block of [`BLOCK_WORDS`]
+/// words at a time in `acc` (so it stays in the L1 cache): the scattered lists' postings of the block, then
+/// the bitmaps; keeps the `c` best live documents (ties to the lower doc) and returns them in doc order.
+/// `Err((latent, doc))` for a posting whose doc id is out of order or past the segment.
 fn select_candidates(
-    acc: &mut [u16],
+    acc: &mut Vec<u16>,
     bitmaps: &[(&[u8], u8)],
+    lists: &mut [Scattered<'_>],
     deletes: &DeleteSet,
     num_docs: usize,
+    words: usize,
     c: usize,
-) -> Vec<u32> {
-    let words = acc.len() / 64;
+) -> std::result::Result<Vec<u32>, (u32, u32)> {
     let mut kept = Kept::new(c);
     let kernel = kernel();
     let groups = byte_groups(bitmaps);
     for start in (0..words).step_by(BLOCK_WORDS) {
         let end = (start + BLOCK_WORDS).min(words);
-        let block = &mut acc[start * 64..end * 64];
+        acc.clear();
+        acc.resize((end - start) * 64, 0);
+        let block = &mut acc[..];
+        let (first, last) = ((start * 64) as u32, (end * 64).min(num_docs) as u32);
+        for list in lists.iter_mut() {
+            list.add_below(block, first, last)?;
+        }
         kernel(block, bitmaps, &groups, start);
         for (chunk_index, chunk) in block.chunks_exact(64).enumerate() {
             // Most chunks hold nothing above the bar once enough candidates are kept.
@@ -160,7 +202,10 @@ fn select_candidates(
             }
         }
     }
-    kept.into_docs()
+    if let Some(left) = lists.iter().find_map(Scattered::left) {
+        return Err(left);
+    }
+    Ok(kept.into_docs())
 }
 
 /// The best `c` (score, doc) pairs seen, documents arriving in increasing order: a buffer cut back to the best

@@ -67,6 +67,11 @@ impl<'s> PostingCursor<'s> {
         (&self.docs[..impacts.len()], impacts)
     }
 
+    /// The doc ids of the current block as [`decode`](Self::decode) left them (empty before the first block).
+    pub(crate) fn decoded_docs(&self) -> &[u32] {
+        &self.docs[..(self.meta.len as usize).min(BLOCK_LEN)]
+    }
+
     /// Calls `f(doc, impact)` for every remaining posting, block by block, stopping at the first error.
     pub(crate) fn try_for_each<E>(&mut self, mut f: impl FnMut(u32, u8) -> Result<(), E>) -> Result<(), E> {
         while self.next_block() {
