@@ -163,7 +163,7 @@ impl<'s> Scattered<'s> {
 }
 
 /// Computes the candidate scores of the segment's `words × 64` document slots one block of [`BLOCK_WORDS`]
-/// words at a time in `acc` (so it stays in the L1 cache): the scattered lists' postings of the block, then
+/// words at a time in `acc` (so it stays in the cache): the scattered lists' postings of the block, then
 /// the bitmaps; keeps the `c` best live documents (ties to the lower doc) and returns them in doc order.
 /// `Err((latent, doc))` for a posting whose doc id is out of order or past the segment.
 fn select_candidates(

@@ -17,7 +17,7 @@ use crate::codec::{read_u32, read_u64, ByteWriter};
 /// A latent gets a membership bitmap when its document frequency × this ≥ the segment's document count: the
 /// bitmap (`num_docs / 8` bytes) then costs at most 8 bytes per posting of the latent, and reading it (one word
 /// per 64 documents) costs less than adding its postings one by one. 64 was measured faster than 32 on every
-/// benchmark set (most at 1M documents over 131,072 latents: 572 against 685 µs) for about 0.6–1.1 more bytes
+/// benchmark set (most at 1M documents over 131,072 latents, 50 candidates: 590 against 666 µs) for about 0.6–1.1 more bytes
 /// per non-zero of the segment (README, "Approximate search"); segments record the divisor they were written
 /// with, so those written with 32 stay valid.
 pub(crate) const BITMAP_DIVISOR: u32 = 64;
