@@ -60,6 +60,17 @@ fn build(db: &Database, rng: &mut Rng, batches: usize) -> BTreeMap<Vec<u8>, Docu
     model
 }
 
+/// A fresh database with `batches` of [`build`], checkpointed: its directory, the database, the generator
+/// (to go on drawing queries) and the live documents.
+fn built(seed: u64, batches: usize) -> (tempfile::TempDir, Database, Rng, BTreeMap<Vec<u8>, Document>) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), options()).unwrap();
+    let mut rng = Rng(seed);
+    let model = build(&db, &mut rng, batches);
+    db.checkpoint().unwrap();
+    (dir, db, rng, model)
+}
+
 /// Checks approximate search against the brute-force reference: all candidates give the exact answer; few
 /// candidates give exact scores, sorted, live keys only, and most of the exact top-k.
 fn check_against_reference(db: &Database, model: &BTreeMap<Vec<u8>, Document>, rng: &mut Rng, queries: usize) {
@@ -180,11 +191,7 @@ fn default_setting_and_empty_cases() {
 
 #[test]
 fn version_1_segments_are_scored_exactly_and_upgraded_by_merges() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path(), options()).unwrap();
-    let mut rng = Rng(8);
-    let model = build(&db, &mut rng, 3);
-    db.checkpoint().unwrap();
+    let (dir, db, mut rng, model) = built(8, 3);
     db.close().unwrap();
     // Rewrite every segment as a database written before the approximate index existed would hold it.
     for path in common::files(dir.path(), ".seg") {
@@ -210,11 +217,7 @@ fn version_1_segments_are_scored_exactly_and_upgraded_by_merges() {
 
 #[test]
 fn untrusted_sizes_allocate_nothing_large() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path(), options()).unwrap();
-    let mut rng = Rng(5);
-    let model = build(&db, &mut rng, 1);
-    db.checkpoint().unwrap();
+    let (dir, db, mut rng, model) = built(5, 1);
     // A candidate count far past the segment's size is the whole segment (the exact answer).
     let q = flat_vector(&mut rng, 20);
     let all = db.read().search_with(&q, &SearchOptions::top(10).candidates(usize::MAX)).unwrap();
@@ -232,11 +235,7 @@ fn untrusted_sizes_allocate_nothing_large() {
 
 #[test]
 fn check_finds_a_forward_vector_that_disagrees() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path(), options()).unwrap();
-    let mut rng = Rng(4);
-    build(&db, &mut rng, 1);
-    db.checkpoint().unwrap();
+    let (dir, db, _, _) = built(4, 1);
     db.close().unwrap();
     // Change one impact code in the forward section and fix the section's checksum: the file opens, and
     // `check` reports the disagreement with the posting lists.
