@@ -1,13 +1,14 @@
 //! Dense retrieval with the backbone of a model: mean-pooled, L2-normalised embeddings
 //! ([`Encoder::embed`]) with `"query: "` / `"passage: "` prefixes, exact cosine search over every document.
+//! Document embeddings are kept in the harness's [`dense_cache`].
 
-use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use splaredb::encoder::Encoder;
-use splaredb_eval_core::{BeirDataset, EvalError, EvalResult, IndexStats, Ranking, System};
+use splaredb_eval_core::dense_cache::{self, DenseCache};
+use splaredb_eval_core::{BeirDataset, EvalResult, IndexStats, Ranking, System};
 
 /// Texts per [`Encoder::embed`] call while indexing.
 const CHUNK: usize = 256;
@@ -39,83 +40,8 @@ impl DenseSystem {
     }
 
     fn cache_path(&self, dataset: &BeirDataset) -> EvalResult<PathBuf> {
-        let id = self.encoder.identity();
-        let prefix: String = self.passage_prefix.chars().filter(|c| c.is_alphanumeric()).collect();
-        // Embeddings differ slightly between precisions: f32 caches keep their old names.
-        let precision = match self.encoder.precision() {
-            splaredb::encoder::Precision::F32 => String::new(),
-            p => format!("-{}", p.name()),
-        };
-        Ok(self.work.join(format!(
-            "{}-dense-{}-{}-{}{precision}.f32",
-            dataset.corpus_fingerprint()?,
-            id.name,
-            &id.weights_sha256[..8],
-            prefix
-        )))
+        Ok(dense_cache::cache_path(&self.work, &dataset.corpus_fingerprint()?, &self.encoder, &self.passage_prefix))
     }
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvalError + '_ {
-    move |source| EvalError::Io { path: path.to_path_buf(), source }
-}
-
-/// Cache file: u64 documents, u64 dim, then per document: u32 id length, id bytes, dim × f32 (little-endian).
-fn write_cache(path: &Path, ids: &[String], matrix: &[f32], dim: usize, seconds: f64) -> EvalResult<()> {
-    let tmp = path.with_extension("partial");
-    let mut w = BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
-    let mut put = |bytes: &[u8]| w.write_all(bytes).map_err(io(&tmp));
-    put(&(ids.len() as u64).to_le_bytes())?;
-    put(&(dim as u64).to_le_bytes())?;
-    put(&seconds.to_le_bytes())?;
-    for (i, id) in ids.iter().enumerate() {
-        put(&(id.len() as u32).to_le_bytes())?;
-        put(id.as_bytes())?;
-        for x in &matrix[i * dim..(i + 1) * dim] {
-            put(&x.to_le_bytes())?;
-        }
-    }
-    w.into_inner().map_err(|e| EvalError::Io { path: tmp.clone(), source: e.into_error() })?;
-    std::fs::rename(&tmp, path).map_err(io(path))
-}
-
-fn read_cache(path: &Path) -> EvalResult<(Vec<String>, Vec<f32>, usize, f64)> {
-    let mut r = BufReader::new(std::fs::File::open(path).map_err(io(path))?);
-    let u64_ = |r: &mut BufReader<std::fs::File>| -> EvalResult<u64> {
-        let mut b = [0u8; 8];
-        r.read_exact(&mut b).map_err(io(path))?;
-        Ok(u64::from_le_bytes(b))
-    };
-    let n = u64_(&mut r)?;
-    let dim = u64_(&mut r)?;
-    let seconds = f64::from_bits(u64_(&mut r)?);
-    // Every document takes at least 4 + 4·dim bytes: a damaged header cannot ask for more than the file has.
-    let len = std::fs::metadata(path).map_err(io(path))?.len();
-    if dim == 0 || dim > 1 << 16 || n.saturating_mul(4 + 4 * dim) > len {
-        return Err(EvalError::Format {
-            path: path.to_path_buf(),
-            line: 0,
-            message: format!("damaged embedding cache ({n} documents of {dim} dimensions in {len} bytes); delete it"),
-        });
-    }
-    let (n, dim) = (n as usize, dim as usize);
-    let mut ids = Vec::with_capacity(n);
-    let mut matrix = Vec::with_capacity(n * dim);
-    let mut row = vec![0u8; dim * 4];
-    for _ in 0..n {
-        let mut len = [0u8; 4];
-        r.read_exact(&mut len).map_err(io(path))?;
-        let mut id = vec![0u8; u32::from_le_bytes(len) as usize];
-        r.read_exact(&mut id).map_err(io(path))?;
-        ids.push(String::from_utf8(id).map_err(|e| EvalError::Format {
-            path: path.to_path_buf(),
-            line: 0,
-            message: e.to_string(),
-        })?);
-        r.read_exact(&mut row).map_err(io(path))?;
-        matrix.extend(row.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
-    }
-    Ok((ids, matrix, dim, seconds))
 }
 
 impl System for DenseSystem {
@@ -131,9 +57,9 @@ impl System for DenseSystem {
         let cache = self.cache_path(dataset)?;
         let reused = cache.is_file();
         let seconds = if reused {
-            let (ids, matrix, dim, seconds) = read_cache(&cache)?;
-            (self.ids, self.matrix, self.dim) = (ids, matrix, dim);
-            seconds
+            let c = dense_cache::read(&cache)?;
+            (self.ids, self.matrix, self.dim) = (c.ids, c.matrix, c.dim);
+            c.seconds
         } else {
             let start = Instant::now();
             let docs = dataset.corpus()?;
@@ -147,7 +73,8 @@ impl System for DenseSystem {
                 }
             }
             let seconds = start.elapsed().as_secs_f64();
-            write_cache(&cache, &self.ids, &self.matrix, self.dim, seconds)?;
+            let c = DenseCache { ids: self.ids.clone(), matrix: self.matrix.clone(), dim: self.dim, seconds };
+            dense_cache::write(&cache, &c)?;
             seconds
         };
         Ok(IndexStats {

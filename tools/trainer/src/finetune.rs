@@ -32,6 +32,10 @@ pub struct FinetuneOptions {
     pub train: PathBuf,
     /// Adapter shape.
     pub lora: LoraConfig,
+    /// A PEFT adapter directory the adapters start from instead of a fresh initialisation (continued
+    /// training of a fine-tuned model; same shape as `lora`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_adapter: Option<PathBuf>,
     /// Student temperature τ.
     pub tau: f64,
     /// FLOPS weight of queries (after warm-up).
@@ -278,6 +282,8 @@ impl Run {
             model.bert.adapters.load_values(&tensors, &ck)?;
             opt.restore(&tensors, state.step, &ck)?;
             step = state.step;
+        } else if let Some(init) = &options.init_adapter {
+            model.bert.adapters.load_peft(init)?;
         }
         Ok(Run { dir: dir.to_path_buf(), options, model, opt, step, examples })
     }
@@ -386,6 +392,7 @@ mod tests {
             model: "m".into(),
             train: "t".into(),
             lora: LoraConfig { rank: 4, alpha: 8.0, targets: vec!["query".into()], from_layer: 0 },
+            init_adapter: None,
             tau: 1.0,
             lambda_q: 1e-4,
             lambda_d: 1e-4,

@@ -131,6 +131,39 @@ impl AdapterSet {
         Ok(())
     }
 
+    /// Starts from a saved PEFT adapter (`adapter_config.json` + `adapter_model.safetensors` in `dir`, e.g. a
+    /// fine-tuned model's `adapter/`): its rank and alpha must be this set's, and it must hold exactly this
+    /// set's tensors (the same targets and layers), so training continues that adapter.
+    pub fn load_peft(&self, dir: &Path) -> TrainResult<()> {
+        let cfg = self.config.as_ref().ok_or_else(|| TrainError::Options("the model has no LoRA adapter".into()))?;
+        let cfg_path = dir.join("adapter_config.json");
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| TrainError::io(&cfg_path, e))?;
+        let peft: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| TrainError::invalid(&cfg_path, e.to_string()))?;
+        let rank = peft.get("r").and_then(serde_json::Value::as_u64);
+        let alpha = peft.get("lora_alpha").and_then(serde_json::Value::as_f64);
+        if rank != Some(cfg.rank as u64) || alpha != Some(cfg.alpha) {
+            return Err(TrainError::invalid(
+                &cfg_path,
+                format!(
+                    "the adapter has rank {rank:?} and alpha {alpha:?}; this run has rank {} and alpha {} \
+                     (pass the adapter's --rank and --alpha)",
+                    cfg.rank, cfg.alpha
+                ),
+            ));
+        }
+        let file = dir.join("adapter_model.safetensors");
+        let tensors = crate::storage::read_safetensors(&file)?;
+        let names: std::collections::BTreeSet<String> = self.named_vars().into_iter().map(|(n, _)| n).collect();
+        if let Some(extra) = tensors.keys().find(|n| !names.contains(*n)) {
+            return Err(TrainError::invalid(
+                &file,
+                format!("the adapter has {extra}, which this run does not train (pass its --targets and --from-layer)"),
+            ));
+        }
+        self.load_values(&tensors, &file)
+    }
+
     /// Writes the adapter in PEFT layout into `dir` (created if needed).
     pub fn save_peft(&self, dir: &Path) -> TrainResult<()> {
         let cfg =

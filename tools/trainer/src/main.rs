@@ -142,6 +142,11 @@ enum Command {
         /// First block with adapters (lower blocks stay frozen and skip the backward pass).
         #[arg(long, default_value_t = 0)]
         from_layer: usize,
+        /// Continue a fine-tuned model's adapter (a model name or directory with `adapter/`, or a PEFT adapter
+        /// directory) instead of starting from fresh adapters; --rank, --alpha, --targets and --from-layer must
+        /// be the adapter's.
+        #[arg(long)]
+        init_adapter: Option<String>,
         #[arg(long, default_value_t = 1.0)]
         tau: f64,
         #[arg(long, default_value_t = 1e-3)]
@@ -224,6 +229,22 @@ fn device() -> TrainResult<candle_core::Device> {
 
 fn load_encoder(model: &str) -> TrainResult<Encoder> {
     Ok(Encoder::load(resolve_model(model)?, &EncoderOptions::default())?)
+}
+
+/// The PEFT adapter directory named by `--init-adapter`: a model (name or directory) with `adapter/`, or an
+/// adapter directory itself.
+fn adapter_dir(given: &str) -> TrainResult<PathBuf> {
+    let plain = PathBuf::from(given);
+    if plain.join("adapter_config.json").is_file() {
+        return Ok(plain);
+    }
+    let model = resolve_model(given)?;
+    let dir = model.join("adapter");
+    if dir.join("adapter_config.json").is_file() {
+        Ok(dir)
+    } else {
+        Err(TrainError::Options(format!("{given}: no LoRA adapter there (looked for {})", dir.display())))
+    }
 }
 
 fn report_json(path: &Path, report: &EvalReport) -> TrainResult<()> {
@@ -359,6 +380,7 @@ fn run(cli: Cli) -> TrainResult<()> {
             alpha,
             targets,
             from_layer,
+            init_adapter,
             tau,
             lambda_q,
             lambda_d,
@@ -379,10 +401,12 @@ fn run(cli: Cli) -> TrainResult<()> {
             stop_after,
         } => {
             let examples = read_examples(&train)?;
+            let init_adapter = init_adapter.map(|a| adapter_dir(&a)).transpose()?;
             let options = FinetuneOptions {
                 model: resolve_model(&model)?,
                 train,
                 lora: LoraConfig { rank, alpha, targets, from_layer },
+                init_adapter,
                 tau,
                 lambda_q,
                 lambda_d,

@@ -1,7 +1,8 @@
 //! Mining training examples: for each training query of one or more BEIR tasks, the current model ranks the
 //! corpus through a splaredb database (the evaluation harness's index, built or reused under `work`), hard
 //! negatives are drawn from the top of that ranking (relevant documents excluded), and a dense teacher scores
-//! the query against its positive and negatives.
+//! the query against its positive and negatives. The teacher's document embeddings are read from the dense
+//! baseline's cache in `work` when it has one (see [`splaredb_eval_core::dense_cache`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use splaredb::encoder::Encoder;
-use splaredb_eval_core::{BeirDataset, SplaredbSystem, System};
+use splaredb_eval_core::{dense_cache, BeirDataset, SplaredbSystem, System};
 
 use crate::data::Example;
 use crate::error::{TrainError, TrainResult};
@@ -113,11 +114,33 @@ pub fn mine(model: Arc<Encoder>, teacher: &Encoder, opts: &MineOptions) -> Train
                 .ok_or_else(|| TrainError::Options(format!("document {id} is not in the corpus")))
         })
         .collect::<TrainResult<_>>()?;
-    eprintln!("teacher: embedding {} documents and {} queries", doc_texts.len(), picked.len());
+    // The corpus's embeddings from the dense baseline's cache when the teacher has one (the same file
+    // `splaredb-eval --system dense` writes), the others embedded here.
     let mut doc_emb: HashMap<&str, Vec<f32>> = HashMap::new();
-    for (ids, chunk) in doc_ids.chunks(256).zip(doc_texts.chunks(256)) {
-        for (id, e) in ids.iter().zip(teacher.embed(chunk, &opts.teacher_prefixes.1)?) {
-            doc_emb.insert(id.as_str(), e);
+    if let Some(fp) = &corpus_of {
+        let path = dense_cache::cache_path(&opts.work, fp, teacher, &opts.teacher_prefixes.1);
+        if path.is_file() {
+            let cache = dense_cache::read(&path)?;
+            let row_of: HashMap<&str, usize> = cache.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+            for id in &doc_ids {
+                if let Some(&i) = row_of.get(id.as_str()) {
+                    doc_emb.insert(id.as_str(), cache.row(i).to_vec());
+                }
+            }
+            eprintln!("teacher: {} document embeddings from {}", doc_emb.len(), path.display());
+        }
+    }
+    let todo: Vec<(&str, &str)> = doc_ids
+        .iter()
+        .zip(&doc_texts)
+        .filter(|(id, _)| !doc_emb.contains_key(id.as_str()))
+        .map(|(id, text)| (id.as_str(), *text))
+        .collect();
+    eprintln!("teacher: embedding {} documents and {} queries", todo.len(), picked.len());
+    for chunk in todo.chunks(256) {
+        let texts: Vec<&str> = chunk.iter().map(|(_, t)| *t).collect();
+        for ((id, _), e) in chunk.iter().zip(teacher.embed(&texts, &opts.teacher_prefixes.1)?) {
+            doc_emb.insert(id, e);
         }
     }
     let queries: Vec<&str> = picked.iter().map(|p| p.2.as_str()).collect();

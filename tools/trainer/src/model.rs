@@ -36,6 +36,16 @@ impl SplareModel {
             },
         )?;
         let config = encoder.config().clone();
+        // The trainer reads the backbone's weights itself: an adapter in the directory would be silently lost.
+        if let Some(adapter) = config.lora_dir(dir) {
+            return Err(TrainError::Options(format!(
+                "{} is a fine-tuned model (adapter in {}): fine-tune its base model and continue the adapter with \
+                 --init-adapter {}",
+                dir.display(),
+                adapter.display(),
+                dir.display()
+            )));
+        }
         if config.backbone.kind != BackboneKind::Bert {
             return Err(TrainError::invalid(
                 &dir.join("splare.json"),

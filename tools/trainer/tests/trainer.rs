@@ -4,6 +4,7 @@
 //! trained SAE exported as a model).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
@@ -12,6 +13,7 @@ use splare_trainer::data::Example;
 use splare_trainer::export::{read_splare_json, sae_model_config, write_config_and_card, write_finetuned};
 use splare_trainer::finetune::{batch_loss, Cadence, FinetuneOptions, Run};
 use splare_trainer::lora::LoraConfig;
+use splare_trainer::mine::{mine, MineOptions};
 use splare_trainer::model::SplareModel;
 use splare_trainer::optim::AdamSettings;
 use splare_trainer::sae::SparseBatch;
@@ -19,6 +21,8 @@ use splare_trainer::states::collect_states;
 use splare_trainer::train_sae::{SaeOptions, SaeRun};
 use splare_trainer::TrainError;
 use splaredb::encoder::{Encoder, EncoderOptions, Precision, TextKind};
+use splaredb_eval_core::dense_cache::{self, DenseCache};
+use splaredb_eval_core::BeirDataset;
 
 fn tiny() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-bert")
@@ -60,6 +64,7 @@ fn options(model: &Path, steps: usize) -> FinetuneOptions {
             targets: vec!["query".into(), "value".into(), "output.dense".into()],
             from_layer: 0,
         },
+        init_adapter: None,
         tau: 1.0,
         lambda_q: 1e-3,
         lambda_d: 1e-3,
@@ -166,6 +171,122 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
         Err(TrainError::Resume { why, .. }) => assert!(why.contains("tau"), "{why}"),
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a run with other settings was resumed"),
+    }
+}
+
+#[test]
+fn a_run_continues_an_exported_adapter_and_refuses_a_fine_tuned_model_as_base() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = options(&tiny(), 4);
+    let mut first = Run::open(&dir.path().join("first"), o.clone(), examples(), &Device::Cpu).unwrap();
+    first.train(Cadence { log_every: 10, checkpoint_every: 10, stop_after: None }, |_| {}).unwrap();
+    let model = dir.path().join("tiny-ft");
+    write_finetuned(&tiny(), &model, &first.model.bert.adapters, "tiny-ft", false, "# tiny-ft\n").unwrap();
+    let values = |r: &Run| -> Vec<Vec<f32>> {
+        r.model
+            .bert
+            .adapters
+            .named_vars()
+            .iter()
+            .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
+            .collect()
+    };
+
+    // The continued run starts where the first ended (not from a fresh initialisation) and trains on.
+    let cont = FinetuneOptions { init_adapter: Some(model.join("adapter")), ..o.clone() };
+    let mut second = Run::open(&dir.path().join("second"), cont.clone(), examples(), &Device::Cpu).unwrap();
+    assert_eq!(values(&second), values(&first));
+    let fresh = Run::open(&dir.path().join("fresh"), o.clone(), examples(), &Device::Cpu).unwrap();
+    assert_ne!(values(&fresh), values(&first));
+    second.train(Cadence { log_every: 10, checkpoint_every: 1, stop_after: Some(2) }, |_| {}).unwrap();
+    let trained = values(&second);
+    assert_ne!(trained, values(&first));
+    // Resuming reads the checkpoint, not the initial adapter again.
+    drop(second);
+    let again = Run::open(&dir.path().join("second"), cont, examples(), &Device::Cpu).unwrap();
+    assert_eq!(again.step, 2);
+    assert_eq!(values(&again), trained);
+
+    // An adapter of another shape is refused with the reason.
+    let cases = [
+        (LoraConfig { rank: 8, alpha: 16.0, ..o.lora.clone() }, "rank"),
+        (LoraConfig { targets: vec!["query".into()], ..o.lora.clone() }, "does not train"),
+        (
+            LoraConfig {
+                targets: vec!["query".into(), "key".into(), "value".into(), "output.dense".into()],
+                ..o.lora.clone()
+            },
+            "missing tensor",
+        ),
+    ];
+    for (i, (lora, want)) in cases.into_iter().enumerate() {
+        let bad = FinetuneOptions { lora, init_adapter: Some(model.join("adapter")), ..o.clone() };
+        let e = Run::open(&dir.path().join(format!("bad{i}")), bad, examples(), &Device::Cpu).err().expect("refused");
+        assert!(e.to_string().contains(want), "{e}");
+    }
+    // A fine-tuned model as the base would lose its adapter: refused, pointing at --init-adapter.
+    let e = Run::open(&dir.path().join("base"), options(&model, 2), examples(), &Device::Cpu).err().expect("refused");
+    assert!(e.to_string().contains("--init-adapter"), "{e}");
+}
+
+#[test]
+fn mining_takes_teacher_embeddings_from_the_dense_cache() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/beir-mini");
+    let enc =
+        Arc::new(Encoder::load(tiny(), &EncoderOptions { precision: Precision::F32, ..Default::default() }).unwrap());
+    let work = tempfile::tempdir().unwrap();
+    let opts = MineOptions {
+        datasets: vec![data.clone()],
+        split: "test".into(),
+        fraction: 1.0,
+        negatives: 2,
+        depth: 6,
+        teacher_temperature: 0.5,
+        teacher_prefixes: ("query: ".into(), "passage: ".into()),
+        max_queries: None,
+        seed: 1,
+        work: work.path().to_path_buf(),
+    };
+    let plain = mine(enc.clone(), &enc, &opts).unwrap();
+    assert!(plain.len() >= 10, "{}", plain.len());
+    assert!(plain.iter().all(|e| e.docs.len() == 3 && e.teacher.len() == 3));
+
+    // A cache of the very embeddings gives the same examples.
+    let ds = BeirDataset::open(&data, "test", 1.0).unwrap();
+    let docs = ds.corpus().unwrap();
+    let texts: Vec<&str> = docs.iter().map(|d| d.text.as_str()).collect();
+    let rows = enc.embed(&texts, "passage: ").unwrap();
+    let mut cache = DenseCache {
+        ids: docs.iter().map(|d| d.id.clone()).collect(),
+        dim: rows[0].len(),
+        matrix: rows.concat(),
+        seconds: 0.0,
+    };
+    let path = dense_cache::cache_path(work.path(), &ds.corpus_fingerprint().unwrap(), &enc, "passage: ");
+    dense_cache::write(&path, &cache).unwrap();
+    let cached = mine(enc.clone(), &enc, &opts).unwrap();
+    assert_eq!(cached.len(), plain.len());
+    for (a, b) in plain.iter().zip(&cached) {
+        assert_eq!(a.doc_ids, b.doc_ids);
+        for (x, y) in a.teacher.iter().zip(&b.teacher) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+    // The scores really come from the file: zeroed rows give zero logits; a document missing from the cache
+    // is embedded instead.
+    cache.matrix.iter_mut().for_each(|x| *x = 0.0);
+    let missing = cache.ids.remove(0);
+    cache.matrix.drain(..cache.dim);
+    dense_cache::write(&path, &cache).unwrap();
+    let zeroed = mine(enc.clone(), &enc, &opts).unwrap();
+    for (a, b) in plain.iter().zip(&zeroed) {
+        for ((id, x), y) in a.doc_ids.iter().zip(&a.teacher).zip(&b.teacher) {
+            if *id == missing {
+                assert!((x - y).abs() < 1e-5);
+            } else {
+                assert_eq!(*y, 0.0);
+            }
+        }
     }
 }
 
