@@ -115,6 +115,39 @@ fn a_fresh_adapter_reproduces_the_library_encoder() {
 }
 
 #[test]
+fn texts_of_mixed_lengths_run_in_groups_with_the_same_vectors_and_gradients() {
+    let lora = options(&tiny(), 1).lora;
+    let model = SplareModel::load(&tiny(), Some(&lora), 1, &Device::Cpu).unwrap();
+    // 24 texts of 1 to 12 words (the fixture keeps 16 tokens): short ones would mostly be padding.
+    let words: Vec<&str> = TEXTS.iter().flat_map(|t| t.split(' ')).collect();
+    let owned: Vec<String> = (0..24).map(|i| words[i..i + 1 + (i * 5) % 12].join(" ")).collect();
+    let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
+    let batch = model.tokens(&texts, TextKind::Document, 0).unwrap();
+    let groups = splare_trainer::model::length_groups(&batch, splare_trainer::model::GROUP_ROWS);
+    assert!(groups.len() > 1, "{groups:?}");
+    let grouped = model.encode(&texts, TextKind::Document, 0).unwrap();
+    assert_same(&grouped, &library_pooled(&model.encoder, &texts, TextKind::Document), 1e-5);
+    // The same values and gradients as one padded batch.
+    let single = model.sae.pool(&model.bert.forward(&batch).unwrap(), &batch).unwrap();
+    assert_eq!(single.offsets, grouped.offsets);
+    assert_eq!(single.latents, grouped.latents);
+    let loss = |b: &SparseBatch| b.values.sqr().unwrap().sum_all().unwrap();
+    let (ga, gb) = (loss(&grouped).backward().unwrap(), loss(&single).backward().unwrap());
+    let mut checked = 0;
+    for (name, var) in model.bert.adapters.named_vars() {
+        let (Some(a), Some(b)) = (ga.get(var.as_tensor()), gb.get(var.as_tensor())) else { continue };
+        let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
+        let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
+        let scale = b.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-4 * scale, "{name}: {x} vs {y}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
+
+#[test]
 fn fine_tuning_lowers_the_loss_and_exports_models_the_encoder_loads() {
     let dir = tempfile::tempdir().unwrap();
     let ex = examples();
