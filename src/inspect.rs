@@ -44,6 +44,25 @@ impl Snapshot {
         keys.into_iter().collect()
     }
 
+    /// How many postings an exhaustive search scans for `latent`: the entries of its posting lists in the
+    /// snapshot's segments (deleted documents included until a merge drops them; weights whose impact code
+    /// is 0 have no posting) plus the memtable's documents that have it. Summed over a query's latents this is the query's cost, the "FLOPS" that
+    /// SPLADE-style regularisers keep down. Reads only the latent directories (and the memtable, which a
+    /// compacted database has emptied).
+    pub fn postings_count(&self, latent: u32) -> u64 {
+        let v = self.version();
+        let stored: u64 =
+            v.segments.iter().filter_map(|view| view.segment.postings(latent)).map(|c| c.entry().doc_freq as u64).sum();
+        let buffered = v
+            .memtable
+            .keys_at(v.seq)
+            .into_iter()
+            .filter_map(|k| v.memtable.get_at(&k, v.seq))
+            .filter(|doc| doc.doc.vector.ids().binary_search(&latent).is_ok())
+            .count() as u64;
+        stored + buffered
+    }
+
     /// Statistics of one latent's posting lists and the `top` live documents where it is strongest.
     pub fn latent_info(&self, latent: u32, top: usize) -> Result<LatentInfo> {
         let v = self.version();

@@ -56,6 +56,28 @@ fn compact_merges_everything_and_retires_old_files() {
             assert_eq!(got, reference_top_k(&model, q, 10, 8.0));
         }
     }
+    // Postings a search scans per latent: the four segments still hold deleted and replaced documents'
+    // entries; the compacted one holds exactly the live documents whose weight for the latent has a non-zero
+    // impact code (smaller weights score nothing and get no posting).
+    let q = splaredb::Quantizer::new(8.0).unwrap();
+    let live =
+        |j: u32| model.values().filter(|d| d.vector.iter().any(|(l, w)| l == j && q.quantize(w) > 0)).count() as u64;
+    let mut stored = 0;
+    for j in 0..500 {
+        assert_eq!(db.read().postings_count(j), live(j), "latent {j}");
+        assert!(before.postings_count(j) >= live(j));
+        stored += before.postings_count(j);
+    }
+    assert!(stored > (0..500).map(live).sum::<u64>());
+    // Documents still in the memtable count too.
+    let (seven, eight) = (live(7), live(8));
+    let fresh = Document::new(splaredb::SparseVector::new(vec![7, 9], vec![1.0, 2.0]).unwrap());
+    let mut txn = db.begin_write().unwrap();
+    txn.upsert("fresh", fresh.clone()).unwrap();
+    txn.commit().unwrap();
+    model.insert(b"fresh".to_vec(), fresh);
+    assert_eq!(db.read().postings_count(7), seven + 1);
+    assert_eq!(db.read().postings_count(8), eight);
     drop(before);
     assert!(old_segments.iter().all(|p| !p.exists()), "retired files are removed with the last snapshot");
     assert!(files(dir.path(), ".del").is_empty());

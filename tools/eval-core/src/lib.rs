@@ -85,6 +85,9 @@ pub struct Ranking {
     pub nnz: Option<usize>,
     /// Time spent retrieving, query encoding excluded, when the system can tell.
     pub search_time: Option<Duration>,
+    /// Postings an exhaustive search scans for this query (the sum of its latents' posting-list lengths),
+    /// for sparse systems over an inverted index.
+    pub postings: Option<u64>,
 }
 
 /// A retrieval system under evaluation.
@@ -133,6 +136,7 @@ pub fn evaluate(
     let mut latencies = Vec::with_capacity(total);
     let mut search_latencies = Vec::with_capacity(total);
     let mut nnz = Vec::new();
+    let mut postings = Vec::new();
     for (done, (id, text)) in dataset.queries.iter().take(total).enumerate() {
         let start = Instant::now();
         let ranking = system.search(text, options.k)?;
@@ -142,6 +146,9 @@ pub fn evaluate(
         }
         if let Some(n) = ranking.nnz {
             nnz.push(n as f64);
+        }
+        if let Some(p) = ranking.postings {
+            postings.push(p as f64);
         }
         let empty = Default::default();
         let scores = metrics::score_query(&ranking.ids, dataset.qrels.get(id).unwrap_or(&empty));
@@ -167,6 +174,7 @@ pub fn evaluate(
         recall_at_100: recall / n,
         query_nnz_mean: (!nnz.is_empty()).then(|| nnz.iter().sum::<f64>() / nnz.len() as f64),
         doc_nnz_mean: stats.doc_nnz_mean,
+        query_postings_mean: (!postings.is_empty()).then(|| postings.iter().sum::<f64>() / postings.len() as f64),
         index_bytes: stats.index_bytes,
         inverted_bytes: stats.inverted_bytes,
         build_seconds: stats.build_seconds,

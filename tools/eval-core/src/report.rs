@@ -59,6 +59,10 @@ pub struct EvalReport {
     pub query_nnz_mean: Option<f64>,
     /// Mean non-zeros per document vector (sparse systems).
     pub doc_nnz_mean: Option<f64>,
+    /// Mean postings an exhaustive search scans per query (the sum of the query latents' posting-list
+    /// lengths; SPLADE's FLOPS measure times the corpus size), for splaredb. Absent in older reports.
+    #[serde(default)]
+    pub query_postings_mean: Option<f64>,
     /// Index size on disk, bytes (0: in memory).
     pub index_bytes: u64,
     /// Inverted index alone, bytes.

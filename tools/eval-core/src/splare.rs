@@ -170,10 +170,12 @@ impl System for SplaredbSystem {
             Err(EncoderError::NoContent { .. }) => return Ok(Ranking { nnz: Some(0), ..Ranking::default() }),
             Err(e) => return Err(e.into()),
         };
+        let snapshot = db.read();
         let start = Instant::now();
-        let hits = db.read().search(&vector, k)?;
+        let hits = snapshot.search(&vector, k)?;
         let search_time = start.elapsed();
         let ids = hits.iter().map(|h| String::from_utf8_lossy(&h.key).into_owned()).collect();
-        Ok(Ranking { ids, nnz: Some(vector.nnz()), search_time: Some(search_time) })
+        let postings = vector.ids().iter().map(|&j| snapshot.postings_count(j)).sum();
+        Ok(Ranking { ids, nnz: Some(vector.nnz()), search_time: Some(search_time), postings: Some(postings) })
     }
 }

@@ -29,7 +29,7 @@ impl System for Scripted {
     }
     fn search(&mut self, query: &str, _k: usize) -> EvalResult<Ranking> {
         let ids = self.0.get(query).map(|r| r.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
-        Ok(Ranking { ids, nnz: Some(query.split_whitespace().count()), search_time: None })
+        Ok(Ranking { ids, nnz: Some(query.split_whitespace().count()), ..Ranking::default() })
     }
 }
 
@@ -177,6 +177,9 @@ fn splaredb_system_indexes_once_and_retrieves() {
     assert!(first.query_nnz_mean.unwrap() <= 40.0 && first.doc_nnz_mean.unwrap() <= 400.0);
     assert!(first.inverted_bytes.unwrap() > 0 && first.index_bytes > first.inverted_bytes.unwrap());
     assert!(first.search_latency.is_some());
+    // Postings scanned per query: some, and at most every query latent in every document.
+    let postings = first.query_postings_mean.unwrap();
+    assert!(postings > 0.0 && postings <= first.query_nnz_mean.unwrap() * 24.0, "{postings}");
     // A second run on the same work directory reuses the database and gets the same rankings.
     drop(system);
     let mut again = SplaredbSystem::new(encoder, work.path());

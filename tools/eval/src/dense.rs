@@ -102,7 +102,7 @@ impl System for DenseSystem {
         }
         scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let ids = scored.iter().map(|&(_, i)| self.ids[i].clone()).collect();
-        Ok(Ranking { ids, nnz: None, search_time: Some(start.elapsed()) })
+        Ok(Ranking { ids, search_time: Some(start.elapsed()), ..Ranking::default() })
     }
 }
 

@@ -167,6 +167,9 @@ fn main() -> Result<()> {
                 std::fs::write(&out, json + "\n").with_context(|| format!("writing {}", out.display()))?;
             }
             print!("{}", markdown_table(std::slice::from_ref(&report)));
+            if let Some(p) = report.query_postings_mean {
+                println!("postings scanned per query (FLOPS): {p:.0}");
+            }
         }
         Command::Table { reports, out } => {
             let mut all = Vec::new();

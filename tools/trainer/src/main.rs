@@ -486,6 +486,11 @@ fn run(cli: Cli) -> TrainResult<()> {
                 reports.push(report);
             }
             print!("{}", markdown_table(&reports));
+            for r in &reports {
+                if let Some(p) = r.query_postings_mean {
+                    println!("{}: postings scanned per query (FLOPS): {p:.0}", r.dataset);
+                }
+            }
         }
     }
     Ok(())
