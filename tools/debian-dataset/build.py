@@ -12,7 +12,9 @@ touched). Every task is written as a BEIR directory:
 
 Tasks: en-en, de-en, fr-en, es-en (translated synopsis against the English long
 descriptions: cross-lingual) and de-de, fr-fr (translated synopsis against the
-translated long descriptions). See README.md next to this file.
+translated long descriptions). `--more-languages it,ja,...` adds X-en tasks for
+further languages (query languages the fine-tuned model never saw). See README.md
+next to this file.
 
 Only the Python standard library is used; `apt-get` and `lz4` must be installed.
 """
@@ -27,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from urllib.parse import unquote
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,8 +155,8 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-def build_tasks(by_lang: dict[str, list[Record]]) -> list[Task]:
-    """Builds every task from parsed records."""
+def build_tasks(by_lang: dict[str, list[Record]], more: tuple[str, ...] = ()) -> list[Task]:
+    """Builds every task from parsed records; `more` adds X-en tasks for those languages."""
     english = [r for r in by_lang["en"] if r.synopsis and words(r.long) >= MIN_DOC_WORDS]
     en_doc_of_md5: dict[str, list[tuple[str, str]]] = {}
     en_task = Task("en-en")
@@ -163,7 +166,7 @@ def build_tasks(by_lang: dict[str, list[Record]]) -> list[Task]:
         en_doc_of_md5.setdefault(r.md5, []).append((r.package, doc_id))
     tasks = [en_task]
 
-    for lang in CROSS_TASKS:
+    for lang in CROSS_TASKS + tuple(more):
         task = Task(f"{lang}-en")
         for r in by_lang.get(lang, []):
             if not r.synopsis:
@@ -221,7 +224,7 @@ def write_task(task: Task, out: Path) -> dict:
     return {"documents": len(task.docs), "splits": counts}
 
 
-def apt_fetch(work: Path) -> dict[str, Path]:
+def apt_fetch(work: Path, langs: tuple[str, ...] = LANGS) -> dict[str, Path]:
     """Fetches the Translation files with apt into `work` (private lists, cache
     and sources list); returns the compressed file of each language."""
     # apt reads relative Dir:: paths against its own configuration directory: hand it absolute ones.
@@ -240,19 +243,20 @@ def apt_fetch(work: Path) -> dict[str, Path]:
         "-o", f"Dir::Cache={cache}",
         "-o", f"Dir::Etc::SourceList={sources}",
         "-o", "Dir::Etc::SourceParts=-",
-        "-o", f"Acquire::Languages={','.join(LANGS)}",
+        "-o", f"Acquire::Languages={','.join(langs)}",
         "-o", "APT::Get::List-Cleanup=0",
     ]
     print("+", " ".join(command), file=sys.stderr)
     subprocess.run(command, check=True)
-    return find_translations(lists)
+    return find_translations(lists, langs)
 
 
-def find_translations(lists: Path) -> dict[str, Path]:
+def find_translations(lists: Path, langs: tuple[str, ...] = LANGS) -> dict[str, Path]:
     found = {}
-    for lang in LANGS:
+    for lang in langs:
         suffix = f"_dists_{SUITE}_main_i18n_Translation-{lang}"
-        matches = [p for p in lists.iterdir() if strip_compression(p.name).endswith(suffix)]
+        # apt escapes characters of the URL in list file names: Translation-pt%5fBR for pt_BR.
+        matches = [p for p in lists.iterdir() if unquote(strip_compression(p.name)).endswith(suffix)]
         if not matches:
             raise SystemExit(f"error: no Translation-{lang} for {SUITE} main in {lists}")
         found[lang] = matches[0]
@@ -288,13 +292,23 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="use the Translation files already in this apt lists directory instead of fetching",
     )
+    parser.add_argument(
+        "--more-languages",
+        default="",
+        help="comma-separated Debian language codes (it,ja,ru,pt_BR,zh_CN,...) for further X-en tasks",
+    )
     args = parser.parse_args(argv)
+    more = tuple(lang for lang in args.more_languages.split(",") if lang)
+    bad = [lang for lang in more if lang in LANGS or not lang.replace("_", "").isalnum()]
+    if bad:
+        parser.error(f"--more-languages: {', '.join(bad)} (codes like it or pt_BR, not {', '.join(LANGS)})")
+    langs = LANGS + more
 
     args.out.mkdir(parents=True, exist_ok=True)
     if args.lists:
-        files = find_translations(args.lists)
+        files = find_translations(args.lists, langs)
     else:
-        files = apt_fetch(args.out / "apt")
+        files = apt_fetch(args.out / "apt", langs)
     by_lang = {}
     sources = {}
     for lang, path in files.items():
@@ -304,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         sources[lang]["records"] = len(by_lang[lang])
     summary = {
         "format_version": FORMAT_VERSION,
-        "source": f"{MIRROR} {SUITE} main i18n Translation-{{{','.join(LANGS)}}}",
+        "source": f"{MIRROR} {SUITE} main i18n Translation-{{{','.join(langs)}}}",
         "sources": sources,
         "min_document_words": MIN_DOC_WORDS,
         "split": "sha256(package name)[0..4] big-endian mod 100: <70 train, <80 dev, else test; "
@@ -312,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         "tasks": {},
     }
     with tempfile.TemporaryDirectory(dir=args.out) as staging:
-        for task in build_tasks(by_lang):
+        for task in build_tasks(by_lang, more):
             summary["tasks"][task.name] = write_task(task, Path(staging) / task.name)
             final = args.out / task.name
             if final.exists():

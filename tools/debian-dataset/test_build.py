@@ -80,6 +80,30 @@ class BuildTest(unittest.TestCase):
             self.assertEqual(len(qrels), 4)
             self.assertEqual(sum(c["queries"] for c in counts["splits"].values()), 3)
 
+    def test_more_languages(self):
+        # Languages beyond en/de/fr/es get X-en tasks; apt's escaped list names (pt%5fBR) are found.
+        with tempfile.TemporaryDirectory() as tmp:
+            lists, out = Path(tmp) / "lists", Path(tmp) / "out"
+            lists.mkdir()
+            prefix = f"deb.debian.org_debian_dists_{build.SUITE}_main_i18n_Translation-"
+            for lang, source in [("en", "en"), ("de", "de"), ("fr", None), ("es", None), ("pt%5fBR", "de")]:
+                text = (DATA / f"Translation-{source}").read_text() if source else ""
+                # The Portuguese file is the German one relabelled: its stanzas say Description-pt_BR.
+                (lists / f"{prefix}{lang}").write_text(text.replace("Description-de", "Description-pt_BR") if lang != "de" else text)
+            self.assertEqual(build.main([str(out), "--lists", str(lists), "--more-languages", "pt_BR"]), 0)
+            summary = json.loads((out / "dataset.json").read_text())
+            self.assertIn("pt_BR-en", summary["tasks"])
+            self.assertIn("pt_BR", summary["sources"])
+            queries = [json.loads(line)["text"] for line in (out / "pt_BR-en" / "queries.jsonl").read_text().splitlines()]
+            self.assertEqual(queries, ["schnelles Kompressionswerkzeug"])
+            self.assertEqual((out / "pt_BR-en" / "corpus.jsonl").read_bytes(), (out / "en-en" / "corpus.jsonl").read_bytes())
+            # A missing language is an error naming it; a base language is not a further one.
+            with self.assertRaises(SystemExit) as missing:
+                build.main([str(out), "--lists", str(lists), "--more-languages", "ja"])
+            self.assertIn("Translation-ja", str(missing.exception))
+            with self.assertRaises(SystemExit):
+                build.main([str(out), "--lists", str(lists), "--more-languages", "de"])
+
 
 if __name__ == "__main__":
     unittest.main()
