@@ -7,7 +7,6 @@
 //! ```
 //! See tools/eval/README.md.
 
-mod bm25;
 mod dense;
 
 use std::path::PathBuf;
@@ -144,13 +143,13 @@ fn main() -> Result<()> {
                     let language = language.unwrap_or_else(|| {
                         let name = data.name();
                         let tail = name.rsplit('-').next().unwrap_or_default().to_string();
-                        if bm25::language(&tail).is_some() {
+                        if splaredb_eval_core::bm25::language(&tail).is_some() {
                             tail
                         } else {
                             "en".into()
                         }
                     });
-                    Box::new(bm25::Bm25System::new(&language, &work)?)
+                    Box::new(splaredb_eval_core::bm25::Bm25System::new(&language, &work)?)
                 }
             };
             eprintln!(

@@ -5,7 +5,8 @@
 //! Layout: [`bert`] (differentiable backbone with adapters), [`lora`] (adapters, PEFT files), [`sae`] (frozen
 //! SAE and sparse max-pooling with gradients), [`loss`] (KL, FLOPS, contrastive), [`optim`] (AdamW with
 //! saved moments), [`finetune`] (runs, checkpoints, resumption), [`train_sae`] (TopK SAE + AuxK), [`states`]
-//! (token states for SAE training), [`mine`] (hard negatives and dense teacher scores), [`data`] (training
+//! (token states for SAE training), [`mine`] (hard negatives and dense teacher scores), [`lexical`] (BM25 mixed
+//! into the teacher), [`data`] (training
 //! files), [`export`] (model directories and cards), [`storage`] (atomic writes).
 
 pub mod bert;
@@ -13,6 +14,7 @@ pub mod data;
 pub mod error;
 pub mod export;
 pub mod finetune;
+pub mod lexical;
 pub mod lora;
 pub mod loss;
 pub mod mine;

@@ -1,4 +1,4 @@
-//! The `splare-trainer` command line: `train-sae`, `mine`, `finetune`, `export`, `eval`.
+//! The `splare-trainer` command line: `train-sae`, `mine`, `mix-bm25`, `finetune`, `export`, `eval`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +11,7 @@ use splare_trainer::export::{
     link_or_copy, read_splare_json, sae_model_config, write_config_and_card, write_finetuned,
 };
 use splare_trainer::finetune::{Cadence, FinetuneOptions, Run};
+use splare_trainer::lexical::{bm25_scores, check, mix};
 use splare_trainer::lora::LoraConfig;
 use splare_trainer::mine::{mine, MineOptions};
 use splare_trainer::optim::AdamSettings;
@@ -117,6 +118,29 @@ enum Command {
         work: PathBuf,
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Mix BM25 into a training file's teacher logits (`teacher + w · bm25`): with several --weights, report
+    /// how each ranks the known positives per task; with one and --out, write the mixed file.
+    MixBm25 {
+        /// Training examples (from `mine`; document ids needed).
+        #[arg(long)]
+        train: PathBuf,
+        /// The task directory whose corpus the documents come from (BM25 over its whole corpus).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Analyzer language (default: the corpus language in the dataset's name, `de-en` → `en`).
+        #[arg(long)]
+        language: Option<String>,
+        #[arg(long, value_delimiter = ',', default_value = "0,0.25,0.5,1,2")]
+        weights: Vec<f64>,
+        /// Mix only into the examples of these tasks (query-id prefixes, e.g. en-en); default all.
+        #[arg(long, value_delimiter = ',')]
+        tasks: Vec<String>,
+        #[arg(long, default_value = "data/eval-work")]
+        work: PathBuf,
+        /// Write the mixed examples here (needs exactly one weight).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Fine-tune LoRA adapters through the frozen SAE (resumes from the run directory's checkpoint).
     Finetune {
@@ -371,6 +395,39 @@ fn run(cli: Cli) -> TrainResult<()> {
             };
             write_examples(&out, &examples)?;
             eprintln!("wrote {} examples to {}", examples.len(), out.display());
+        }
+        Command::MixBm25 { train, dataset, language, weights, tasks, work, out } => {
+            if out.is_some() && weights.len() != 1 {
+                return Err(TrainError::Options("--out writes one mixture: give exactly one --weights".into()));
+            }
+            if weights.iter().any(|w| !w.is_finite() || *w < 0.0) {
+                return Err(TrainError::Options("BM25 weights must be finite and ≥ 0".into()));
+            }
+            let mut examples = read_examples(&train)?;
+            let code = match language {
+                Some(l) => l,
+                None => dataset
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.rsplit_once('-'))
+                    .map(|(_, corpus)| corpus.to_string())
+                    .ok_or_else(|| TrainError::Options(format!("{}: give --language", dataset.display())))?,
+            };
+            let ds = BeirDataset::open(&dataset, "test", 1.0)?;
+            let mut bm25 = splaredb_eval_core::bm25::Bm25System::new(&code, &work)?;
+            splaredb_eval_core::System::index(&mut bm25, &ds)?;
+            eprintln!("BM25 ({code}) over {}: scoring {} examples", dataset.display(), examples.len());
+            let scores = bm25_scores(&examples, &mut bm25, |n| eprintln!("  {n} examples"))?;
+            let checks = check(&examples, &scores, &weights);
+            println!("| task | BM25 weight | examples | positive first | MRR of the positive |\n|---|---|---|---|---|");
+            for c in &checks {
+                println!("| {} | {} | {} | {:.4} | {:.4} |", c.task, c.weight, c.examples, c.top1, c.mrr);
+            }
+            if let Some(out) = out {
+                mix(&mut examples, &scores, weights[0], &tasks);
+                write_examples(&out, &examples)?;
+                eprintln!("wrote {} examples to {}", examples.len(), out.display());
+            }
         }
         Command::Finetune {
             model,
