@@ -4,13 +4,16 @@
 #
 #   tools/trainer/train-default.sh [DATA_DIR] [MINUTES]        (defaults: data, 120)
 #
-# 1. The dense teacher's embeddings of the whole English corpus (the `dense` baseline's cache, also the
-#    whole-corpus dense row of the README), then `mine` over every training query of en-en, de-en, fr-en and
-#    es-en: 7 hard negatives from the top 50 of the current default (splare-e5-small-ft) on the whole corpus,
-#    dense teacher logits.
-# 2. `finetune` continues the current default's adapter on those examples, SITTING steps at a time; after each
-#    sitting the checkpoint is exported and scored on the dev split (10% corpus sample, the model card's
-#    setting), one line per checkpoint in RUN/dev.tsv. It stops starting sittings after MINUTES.
+# 1. Training examples for every train (and dev) query of the six Debian tasks, mined per corpus: en-en, de-en,
+#    fr-en, es-en over the English corpus, de-de and fr-fr over their own. 7 hard negatives from the top 50 of
+#    the current default (splare-e5-small-ft) on the whole corpus; teacher logits = the dense backbone's
+#    cosine / 0.02 (embeddings from the `dense` baseline's cache, built first for English, which also gives the
+#    README's whole-corpus dense row) + BM25_WEIGHT · BM25. `mix-bm25` on the dev examples reports how each
+#    weight ranks the known positives (RUN/teacher-check-<corpus>.md); 0.25 was best over all tasks.
+# 2. `finetune` continues the current default's adapter on all examples, SITTING steps at a time; after each
+#    sitting the checkpoint is exported and scored on the dev split (10% corpus samples, the model card's
+#    setting), one line per checkpoint in RUN/dev.tsv (step 0 is the current default). It starts no sitting
+#    after MINUTES.
 # Pick the checkpoint on dev, then evaluate it on the whole corpora (tools/eval/run-debian.sh 1 with the model).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,37 +21,52 @@ DATA="${1:-data}"
 MINUTES="${2:-120}"
 DEADLINE=$(( $(date +%s) + MINUTES * 60 ))
 SITTING="${SITTING:-200}"
-STEPS="${STEPS:-8000}"
+STEPS="${STEPS:-3000}"
+BM25_WEIGHT="${BM25_WEIGHT:-0.25}"
 RUN="$DATA/runs/e5-ft-whole"
-TRAIN="$DATA/train/mined-whole.jsonl"
+TRAIN="$DATA/train/train-all-bm25-$BM25_WEIGHT.jsonl"
 T=target/release/splare-trainer
 E=target/release/splaredb-eval
+D="$DATA/debian"
 
 tools/setup-models.sh
-[ -f "$DATA/debian/dataset.json" ] || python3 tools/debian-dataset/build.py "$DATA/debian"
+[ -f "$D/dataset.json" ] || python3 tools/debian-dataset/build.py "$D"
 cargo build --release -p splare-trainer -p splaredb-eval
 mkdir -p "$DATA/train" "$DATA/results-f1" "$RUN"
 
-# 1. Teacher embeddings (cached under eval-work) and the mined examples.
-[ -f "$DATA/results-f1/en-en-dense.json" ] || "$E" run --dataset "$DATA/debian/en-en" --system dense \
-  --model splare-e5-small --fraction 1 --work "$DATA/eval-work" --out "$DATA/results-f1/en-en-dense.json"
-if [ ! -f "$TRAIN" ]; then
-  "$T" mine --dataset "$DATA"/debian/{en-en,de-en,fr-en,es-en} --fraction 1 --model splare-e5-small-ft \
-    --teacher splare-e5-small --work "$DATA/eval-work" --out "$TRAIN.partial"
-  mv "$TRAIN.partial" "$TRAIN"
-fi
+# 1. Teacher embeddings (cached under eval-work), mined examples, BM25 mixed in.
+for corpus in en de fr; do
+  [ -f "$DATA/results-f1/$corpus-$corpus-dense.json" ] || "$E" run --dataset "$D/$corpus-$corpus" --system dense \
+    --model splare-e5-small --fraction 1 --work "$DATA/eval-work" --out "$DATA/results-f1/$corpus-$corpus-dense.json"
+  case $corpus in
+    en) tasks=("$D/en-en" "$D/de-en" "$D/fr-en" "$D/es-en") ;;
+    *) tasks=("$D/$corpus-$corpus") ;;
+  esac
+  for split in train dev; do
+    out="$DATA/train/mined-$corpus-$split.jsonl"
+    [ -f "$out" ] || "$T" mine --dataset "${tasks[@]}" --split $split --fraction 1 --model splare-e5-small-ft \
+      --teacher splare-e5-small --work "$DATA/eval-work" --out "$out"
+  done
+  [ -f "$RUN/teacher-check-$corpus.md" ] || "$T" mix-bm25 --train "$DATA/train/mined-$corpus-dev.jsonl" \
+    --dataset "${tasks[0]}" --weights "0,0.1,0.25,0.5,1,2,4" --work "$DATA/eval-work" > "$RUN/teacher-check-$corpus.md"
+  mixed="$DATA/train/mixed-$corpus-train-bm25-$BM25_WEIGHT.jsonl"
+  [ -f "$mixed" ] || "$T" mix-bm25 --train "$DATA/train/mined-$corpus-train.jsonl" --dataset "${tasks[0]}" \
+    --weights "$BM25_WEIGHT" --work "$DATA/eval-work" --out "$mixed" > /dev/null
+done
+[ -f "$TRAIN" ] || cat "$DATA"/train/mixed-{en,de,fr}-train-bm25-"$BM25_WEIGHT".jsonl > "$TRAIN"
 
 # 2. Sittings: train, export, score on dev.
-[ -f "$RUN/dev.tsv" ] || printf 'step\ten-en\tde-en\tfr-en\tes-en\tpostings/q en-en\n' > "$RUN/dev.tsv"
+DEV_TASKS=(en-en de-en fr-en es-en de-de fr-fr)
+[ -f "$RUN/dev.tsv" ] || printf 'step\t%s\tpostings/q en-en\n' "$(IFS=$'\t'; echo "${DEV_TASKS[*]}")" > "$RUN/dev.tsv"
 dev_row() { # step model
   [ -d "$RUN/dev-$1" ] && return 0
-  "$T" eval --model "$2" --dataset "$DATA"/debian/{en-en,de-en,fr-en,es-en} --split dev --fraction 0.1 \
+  "$T" eval --model "$2" --dataset "${DEV_TASKS[@]/#/$D/}" --split dev --fraction 0.1 \
     --work "$DATA/eval-work" --out "$RUN/dev-$1.partial"
   mv "$RUN/dev-$1.partial" "$RUN/dev-$1"
-  python3 - "$RUN" "$1" <<'EOF'
+  python3 - "$RUN" "$1" "${DEV_TASKS[@]}" <<'EOF'
 import json, sys
-run, s = sys.argv[1], sys.argv[2]
-reports = [json.load(open(f"{run}/dev-{s}/{t}-dev.json")) for t in ("en-en", "de-en", "fr-en", "es-en")]
+run, s, tasks = sys.argv[1], sys.argv[2], sys.argv[3:]
+reports = [json.load(open(f"{run}/dev-{s}/{t}-dev.json")) for t in tasks]
 row = [f"{r['ndcg_at_10']:.4f}" for r in reports] + [f"{reports[0].get('query_postings_mean') or 0:.0f}"]
 open(f"{run}/dev.tsv", "a").write("\t".join([s] + row) + "\n")
 EOF
