@@ -6,7 +6,8 @@
 #
 # 1. Training examples for every train (and dev) query of the six Debian tasks, mined per corpus: en-en, de-en,
 #    fr-en, es-en over the English corpus, de-de and fr-fr over their own. 7 hard negatives from the top 50 of
-#    the current default (splare-e5-small-ft) on the whole corpus; teacher logits = the dense backbone's
+#    RANKER on the whole corpus: `dense` (default; the teacher's exact cosine, minutes) or `splaredb` (the
+#    current default splare-e5-small-ft, its own mistakes, but an hour of encoding on 2 cores); teacher logits = the dense backbone's
 #    cosine / 0.02 (embeddings from the `dense` baseline's cache, built first for English, which also gives the
 #    README's whole-corpus dense row) + BM25_WEIGHT · BM25. `mix-bm25` on the dev examples reports how each
 #    weight ranks the known positives (RUN/teacher-check-<corpus>.md); 0.25 was best over all tasks.
@@ -14,17 +15,31 @@
 #    sitting the checkpoint is exported and scored on the dev split (10% corpus samples, the model card's
 #    setting), one line per checkpoint in RUN/dev.tsv (step 0 is the current default). It starts no sitting
 #    after MINUTES.
+# 3. The run survives a new checkout: `--save` copies its checkpoint, state and dev curve to the tracked
+#    directory tools/trainer/runs/e5-ft-whole (commit it), and a run directory that is missing is restored from
+#    there. The mined examples are not kept (hundreds of MB); step 1 rebuilds them deterministically.
 # Pick the checkpoint on dev, then evaluate it on the whole corpora (tools/eval/run-debian.sh 1 with the model).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+SAVE=0
+[ "${1:-}" = --save ] && { SAVE=1; shift; }
 DATA="${1:-data}"
 MINUTES="${2:-120}"
 DEADLINE=$(( $(date +%s) + MINUTES * 60 ))
 SITTING="${SITTING:-200}"
 STEPS="${STEPS:-3000}"
 BM25_WEIGHT="${BM25_WEIGHT:-0.25}"
+RANKER="${RANKER:-dense}"
 RUN="$DATA/runs/e5-ft-whole"
-TRAIN="$DATA/train/train-all-bm25-$BM25_WEIGHT.jsonl"
+KEPT=tools/trainer/runs/e5-ft-whole
+if [ "$SAVE" = 1 ]; then
+  [ -f "$RUN/state.json" ] || { echo "error: no run in $RUN to save" >&2; exit 1; }
+  mkdir -p "$KEPT"
+  cp "$RUN"/{options.json,checkpoint.safetensors,state.json,dev.tsv,log.jsonl,teacher-check-*.md} "$KEPT/"
+  echo "saved step $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["step"])' "$KEPT/state.json") to $KEPT"
+  exit 0
+fi
+TRAIN="$DATA/train/train-all-$RANKER-bm25-$BM25_WEIGHT.jsonl"
 T=target/release/splare-trainer
 E=target/release/splaredb-eval
 D="$DATA/debian"
@@ -32,7 +47,11 @@ D="$DATA/debian"
 tools/setup-models.sh
 [ -f "$D/dataset.json" ] || python3 tools/debian-dataset/build.py "$D"
 cargo build --release -p splare-trainer -p splaredb-eval
-mkdir -p "$DATA/train" "$DATA/results-f1" "$RUN"
+mkdir -p "$DATA/train" "$DATA/results-f1"
+if [ ! -d "$RUN" ] && [ -f "$KEPT/state.json" ]; then
+  mkdir -p "$RUN" && cp "$KEPT"/* "$RUN/" && echo "restored the run from $KEPT"
+fi
+mkdir -p "$RUN"
 
 # 1. Teacher embeddings (cached under eval-work), mined examples, BM25 mixed in.
 for corpus in en de fr; do
@@ -43,23 +62,23 @@ for corpus in en de fr; do
     *) tasks=("$D/$corpus-$corpus") ;;
   esac
   for split in train dev; do
-    out="$DATA/train/mined-$corpus-$split.jsonl"
-    [ -f "$out" ] || "$T" mine --dataset "${tasks[@]}" --split $split --fraction 1 --model splare-e5-small-ft \
-      --teacher splare-e5-small --work "$DATA/eval-work" --out "$out"
+    out="$DATA/train/mined-$RANKER-$corpus-$split.jsonl"
+    [ -f "$out" ] || "$T" mine --dataset "${tasks[@]}" --split $split --fraction 1 --ranker "$RANKER" \
+      --model splare-e5-small-ft --teacher splare-e5-small --work "$DATA/eval-work" --out "$out"
   done
-  [ -f "$RUN/teacher-check-$corpus.md" ] || "$T" mix-bm25 --train "$DATA/train/mined-$corpus-dev.jsonl" \
+  [ -f "$RUN/teacher-check-$corpus.md" ] || "$T" mix-bm25 --train "$DATA/train/mined-$RANKER-$corpus-dev.jsonl" \
     --dataset "${tasks[0]}" --weights "0,0.1,0.25,0.5,1,2,4" --work "$DATA/eval-work" > "$RUN/teacher-check-$corpus.md"
-  mixed="$DATA/train/mixed-$corpus-train-bm25-$BM25_WEIGHT.jsonl"
-  [ -f "$mixed" ] || "$T" mix-bm25 --train "$DATA/train/mined-$corpus-train.jsonl" --dataset "${tasks[0]}" \
+  mixed="$DATA/train/mixed-$RANKER-$corpus-train-bm25-$BM25_WEIGHT.jsonl"
+  [ -f "$mixed" ] || "$T" mix-bm25 --train "$DATA/train/mined-$RANKER-$corpus-train.jsonl" --dataset "${tasks[0]}" \
     --weights "$BM25_WEIGHT" --work "$DATA/eval-work" --out "$mixed" > /dev/null
 done
-[ -f "$TRAIN" ] || cat "$DATA"/train/mixed-{en,de,fr}-train-bm25-"$BM25_WEIGHT".jsonl > "$TRAIN"
+[ -f "$TRAIN" ] || cat "$DATA"/train/mixed-"$RANKER"-{en,de,fr}-train-bm25-"$BM25_WEIGHT".jsonl > "$TRAIN"
 
 # 2. Sittings: train, export, score on dev.
 DEV_TASKS=(en-en de-en fr-en es-en de-de fr-fr)
 [ -f "$RUN/dev.tsv" ] || printf 'step\t%s\tpostings/q en-en\n' "$(IFS=$'\t'; echo "${DEV_TASKS[*]}")" > "$RUN/dev.tsv"
 dev_row() { # step model
-  [ -d "$RUN/dev-$1" ] && return 0
+  [ -d "$RUN/dev-$1" ] || ! grep -q "^$1"$'\t' "$RUN/dev.tsv" || return 0 # scored here, or before a restore
   "$T" eval --model "$2" --dataset "${DEV_TASKS[@]/#/$D/}" --split dev --fraction 0.1 \
     --work "$DATA/eval-work" --out "$RUN/dev-$1.partial"
   mv "$RUN/dev-$1.partial" "$RUN/dev-$1"

@@ -5,12 +5,13 @@
 //! ([`metrics`]: nDCG@10, MRR@10, recall@100 as trec_eval computes them), and [`EvalReport`] holds the result
 //! (JSON) and renders Markdown tables. [`SplaredbSystem`] is splaredb itself: the corpus is imported into a
 //! real database with a model and the queries go through the normal search API. Baselines that are not part
-//! of the library implement [`System`]: BM25 ([`bm25`], tantivy) here, since the trainer scores with it too, and
-//! dense retrieval in `tools/eval`, whose embeddings are kept in a [`dense_cache`] that the trainer's teacher
-//! reads.
+//! of the library implement [`System`]: BM25 ([`bm25`], tantivy) and dense retrieval ([`dense`], exact cosine
+//! of the backbone's embeddings, kept in a [`dense_cache`]) live here too, since the trainer scores, mines and
+//! distils with them.
 
 mod beir;
 pub mod bm25;
+pub mod dense;
 pub mod dense_cache;
 pub mod metrics;
 mod report;

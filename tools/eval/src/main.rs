@@ -7,8 +7,6 @@
 //! ```
 //! See tools/eval/README.md.
 
-mod dense;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -133,7 +131,7 @@ fn main() -> Result<()> {
                             .with_progress(move |n| eprintln!("  indexed {n}/{corpus} documents")),
                     )
                 }
-                SystemKind::Dense => Box::new(dense::DenseSystem::new(
+                SystemKind::Dense => Box::new(splaredb_eval_core::dense::DenseSystem::new(
                     load_model(&model, batch_size, precision)?,
                     &work,
                     &query_prefix,

@@ -12,14 +12,30 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use splaredb::encoder::Encoder;
-use splaredb_eval_core::{dense_cache, BeirDataset, SplaredbSystem, System};
+use splaredb_eval_core::dense::DenseSystem;
+use splaredb_eval_core::{dense_cache, BeirDataset, Ranking, SplaredbSystem, System};
 
 use crate::data::Example;
 use crate::error::{TrainError, TrainResult};
 
+/// Which ranking the hard negatives are drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ranker {
+    /// The sparse model being fine-tuned, through a splaredb index of the corpus (the student's own mistakes;
+    /// costs encoding the corpus and every query with it).
+    #[default]
+    Splaredb,
+    /// The dense teacher's exact cosine over the corpus (its embeddings from the dense baseline's cache, or
+    /// embedded and cached here), many queries per matrix product: minutes where the sparse ranking takes
+    /// an hour on a CPU.
+    Dense,
+}
+
 /// How examples are mined.
 #[derive(Debug, Clone)]
 pub struct MineOptions {
+    /// Where the hard negatives come from.
+    pub ranker: Ranker,
     /// Task directories (BEIR layout); tasks sharing a corpus share one index.
     pub datasets: Vec<PathBuf>,
     /// Split whose queries are mined (`train`).
@@ -42,8 +58,9 @@ pub struct MineOptions {
     pub work: PathBuf,
 }
 
-/// Mines examples with `model` (ranking) and `teacher` (dense scores), reporting progress on stderr.
-pub fn mine(model: Arc<Encoder>, teacher: &Encoder, opts: &MineOptions) -> TrainResult<Vec<Example>> {
+/// Mines examples with `model` or `teacher` (ranking, per [`MineOptions::ranker`]) and `teacher` (dense
+/// scores), reporting progress on stderr.
+pub fn mine(model: Arc<Encoder>, teacher: Arc<Encoder>, opts: &MineOptions) -> TrainResult<Vec<Example>> {
     if opts.negatives == 0 || opts.depth < opts.negatives {
         return Err(TrainError::Options("need at least one negative, and depth ≥ negatives".into()));
     }
@@ -51,7 +68,11 @@ pub fn mine(model: Arc<Encoder>, teacher: &Encoder, opts: &MineOptions) -> Train
         return Err(TrainError::Options("the teacher temperature must be positive".into()));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
-    let mut system = SplaredbSystem::new(model, &opts.work);
+    let mut sparse = SplaredbSystem::new(model, &opts.work);
+    let (query_prefix, passage_prefix) = (&opts.teacher_prefixes.0, &opts.teacher_prefixes.1);
+    let mut dense = DenseSystem::new(teacher.clone(), &opts.work, query_prefix, passage_prefix);
+    // Query text -> teacher embedding, for queries the dense ranking already embedded.
+    let mut query_emb: HashMap<String, Vec<f32>> = HashMap::new();
     // (task, query id, query text, positive, negatives)
     let mut picked: Vec<(String, String, String, String, Vec<String>)> = Vec::new();
     let mut texts: HashMap<String, String> = HashMap::new();
@@ -71,10 +92,32 @@ pub fn mine(model: Arc<Encoder>, teacher: &Encoder, opts: &MineOptions) -> Train
             }
             corpus_of = Some(fp);
         }
-        system.index(&ds)?;
         let total = opts.max_queries.unwrap_or(usize::MAX).min(ds.queries.len());
         eprintln!("{}: mining {total} {} queries", ds.name(), opts.split);
-        for (n, (qid, text)) in ds.queries.iter().take(total).enumerate() {
+        let queries: Vec<(&String, &String)> = ds.queries.iter().take(total).collect();
+        let rankings: Vec<Ranking> = match opts.ranker {
+            Ranker::Splaredb => {
+                sparse.index(&ds)?;
+                let mut rankings = Vec::with_capacity(queries.len());
+                for (n, (_, text)) in queries.iter().enumerate() {
+                    rankings.push(sparse.search(text, opts.depth)?);
+                    if (n + 1) % 500 == 0 {
+                        eprintln!("  ranked {}/{total}", n + 1);
+                    }
+                }
+                rankings
+            }
+            Ranker::Dense => {
+                dense.index(&ds)?;
+                let texts: Vec<&str> = queries.iter().map(|(_, t)| t.as_str()).collect();
+                let embedded = dense.embed_queries(&texts)?;
+                let rankings = dense.search_embedded(&embedded, opts.depth)?;
+                // The teacher's scores below reuse these embeddings.
+                query_emb.extend(texts.iter().map(|t| t.to_string()).zip(embedded));
+                rankings
+            }
+        };
+        for ((qid, text), ranking) in queries.iter().copied().zip(rankings) {
             let relevant: BTreeSet<&String> = ds
                 .qrels
                 .get(qid)
@@ -84,7 +127,6 @@ pub fn mine(model: Arc<Encoder>, teacher: &Encoder, opts: &MineOptions) -> Train
             else {
                 continue;
             };
-            let ranking = system.search(text, opts.depth)?;
             let mut pool: Vec<String> = ranking.ids.into_iter().filter(|d| !relevant.contains(d)).collect();
             pool.shuffle(&mut rng);
             pool.truncate(opts.negatives);
@@ -92,9 +134,6 @@ pub fn mine(model: Arc<Encoder>, teacher: &Encoder, opts: &MineOptions) -> Train
                 continue;
             }
             picked.push((ds.name(), qid.clone(), text.clone(), positive, pool));
-            if (n + 1) % 500 == 0 {
-                eprintln!("  ranked {}/{total}", n + 1);
-            }
         }
     }
     // The teacher: dense cosine of the backbone's embeddings, each text embedded once.
@@ -118,7 +157,7 @@ pub fn mine(model: Arc<Encoder>, teacher: &Encoder, opts: &MineOptions) -> Train
     // `splaredb-eval --system dense` writes), the others embedded here.
     let mut doc_emb: HashMap<&str, Vec<f32>> = HashMap::new();
     if let Some(fp) = &corpus_of {
-        let path = dense_cache::cache_path(&opts.work, fp, teacher, &opts.teacher_prefixes.1);
+        let path = dense_cache::cache_path(&opts.work, fp, &teacher, passage_prefix);
         if path.is_file() {
             let cache = dense_cache::read(&path)?;
             let row_of: HashMap<&str, usize> = cache.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
@@ -139,15 +178,31 @@ pub fn mine(model: Arc<Encoder>, teacher: &Encoder, opts: &MineOptions) -> Train
     eprintln!("teacher: embedding {} documents and {} queries", todo.len(), picked.len());
     for chunk in todo.chunks(256) {
         let texts: Vec<&str> = chunk.iter().map(|(_, t)| *t).collect();
-        for ((id, _), e) in chunk.iter().zip(teacher.embed(&texts, &opts.teacher_prefixes.1)?) {
+        for ((id, _), e) in chunk.iter().zip(teacher.embed(&texts, passage_prefix)?) {
             doc_emb.insert(id, e);
         }
     }
-    let queries: Vec<&str> = picked.iter().map(|p| p.2.as_str()).collect();
-    let mut q_emb = Vec::with_capacity(queries.len());
-    for chunk in queries.chunks(256) {
-        q_emb.extend(teacher.embed(chunk, &opts.teacher_prefixes.0)?);
+    let todo: Vec<&str> = picked
+        .iter()
+        .map(|p| p.2.as_str())
+        .filter(|q| !query_emb.contains_key(*q))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for chunk in todo.chunks(256) {
+        for (q, e) in chunk.iter().zip(teacher.embed(chunk, query_prefix)?) {
+            query_emb.insert(q.to_string(), e);
+        }
     }
+    let q_emb = picked
+        .iter()
+        .map(|p| {
+            query_emb
+                .get(&p.2)
+                .cloned()
+                .ok_or_else(|| TrainError::Options(format!("query {} has no teacher embedding", p.1)))
+        })
+        .collect::<TrainResult<Vec<_>>>()?;
     let mut out = Vec::with_capacity(picked.len());
     for ((task, qid, query, positive, negatives), qe) in picked.into_iter().zip(q_emb) {
         let ids: Vec<String> = std::iter::once(positive).chain(negatives).collect();

@@ -13,7 +13,7 @@ use splare_trainer::data::Example;
 use splare_trainer::export::{read_splare_json, sae_model_config, write_config_and_card, write_finetuned};
 use splare_trainer::finetune::{batch_loss, Cadence, FinetuneOptions, Run};
 use splare_trainer::lora::LoraConfig;
-use splare_trainer::mine::{mine, MineOptions};
+use splare_trainer::mine::{mine, MineOptions, Ranker};
 use splare_trainer::model::SplareModel;
 use splare_trainer::optim::AdamSettings;
 use splare_trainer::sae::SparseBatch;
@@ -21,8 +21,9 @@ use splare_trainer::states::collect_states;
 use splare_trainer::train_sae::{SaeOptions, SaeRun};
 use splare_trainer::TrainError;
 use splaredb::encoder::{Encoder, EncoderOptions, Precision, TextKind};
+use splaredb_eval_core::dense::DenseSystem;
 use splaredb_eval_core::dense_cache::{self, DenseCache};
-use splaredb_eval_core::BeirDataset;
+use splaredb_eval_core::{BeirDataset, System};
 
 fn tiny() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-bert")
@@ -269,6 +270,7 @@ fn mining_takes_teacher_embeddings_from_the_dense_cache() {
         Arc::new(Encoder::load(tiny(), &EncoderOptions { precision: Precision::F32, ..Default::default() }).unwrap());
     let work = tempfile::tempdir().unwrap();
     let opts = MineOptions {
+        ranker: Ranker::Splaredb,
         datasets: vec![data.clone()],
         split: "test".into(),
         fraction: 1.0,
@@ -280,7 +282,7 @@ fn mining_takes_teacher_embeddings_from_the_dense_cache() {
         seed: 1,
         work: work.path().to_path_buf(),
     };
-    let plain = mine(enc.clone(), &enc, &opts).unwrap();
+    let plain = mine(enc.clone(), enc.clone(), &opts).unwrap();
     assert!(plain.len() >= 10, "{}", plain.len());
     assert!(plain.iter().all(|e| e.docs.len() == 3 && e.teacher.len() == 3));
 
@@ -297,7 +299,7 @@ fn mining_takes_teacher_embeddings_from_the_dense_cache() {
     };
     let path = dense_cache::cache_path(work.path(), &ds.corpus_fingerprint().unwrap(), &enc, "passage: ");
     dense_cache::write(&path, &cache).unwrap();
-    let cached = mine(enc.clone(), &enc, &opts).unwrap();
+    let cached = mine(enc.clone(), enc.clone(), &opts).unwrap();
     assert_eq!(cached.len(), plain.len());
     for (a, b) in plain.iter().zip(&cached) {
         assert_eq!(a.doc_ids, b.doc_ids);
@@ -311,7 +313,7 @@ fn mining_takes_teacher_embeddings_from_the_dense_cache() {
     let missing = cache.ids.remove(0);
     cache.matrix.drain(..cache.dim);
     dense_cache::write(&path, &cache).unwrap();
-    let zeroed = mine(enc.clone(), &enc, &opts).unwrap();
+    let zeroed = mine(enc.clone(), enc.clone(), &opts).unwrap();
     for (a, b) in plain.iter().zip(&zeroed) {
         for ((id, x), y) in a.doc_ids.iter().zip(&a.teacher).zip(&b.teacher) {
             if *id == missing {
@@ -321,6 +323,46 @@ fn mining_takes_teacher_embeddings_from_the_dense_cache() {
             }
         }
     }
+}
+
+#[test]
+fn dense_mining_draws_negatives_from_the_teachers_top_documents() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/beir-mini");
+    let enc =
+        Arc::new(Encoder::load(tiny(), &EncoderOptions { precision: Precision::F32, ..Default::default() }).unwrap());
+    let work = tempfile::tempdir().unwrap();
+    let opts = MineOptions {
+        ranker: Ranker::Dense,
+        datasets: vec![data.clone()],
+        split: "test".into(),
+        fraction: 1.0,
+        negatives: 2,
+        depth: 4,
+        teacher_temperature: 0.5,
+        teacher_prefixes: ("query: ".into(), "passage: ".into()),
+        max_queries: None,
+        seed: 1,
+        work: work.path().to_path_buf(),
+    };
+    let mined = mine(enc.clone(), enc.clone(), &opts).unwrap();
+    assert!(mined.len() >= 10, "{}", mined.len());
+    // Every negative is among the teacher's own top `depth` documents for its query, never a relevant one.
+    let ds = BeirDataset::open(&data, "test", 1.0).unwrap();
+    let mut dense = DenseSystem::new(enc.clone(), work.path(), "query: ", "passage: ");
+    dense.index(&ds).unwrap();
+    for e in &mined {
+        let qid = e.query_id.rsplit('/').next().unwrap();
+        let relevant = &ds.qrels[qid];
+        assert!(relevant.get(&e.doc_ids[0]).is_some_and(|&g| g > 0), "{}", e.query_id);
+        let top = dense.search(&e.query, opts.depth).unwrap().ids;
+        for neg in &e.doc_ids[1..] {
+            assert!(relevant.get(neg).is_none_or(|&g| g <= 0), "{neg} is relevant to {}", e.query_id);
+            assert!(top.contains(neg), "{neg} is not in the teacher's top {} for {}", opts.depth, e.query_id);
+        }
+    }
+    // The corpus was embedded once, into the dense baseline's cache, which the teacher scores then read.
+    let path = dense_cache::cache_path(work.path(), &ds.corpus_fingerprint().unwrap(), &enc, "passage: ");
+    assert!(path.is_file());
 }
 
 #[test]

@@ -1,14 +1,17 @@
 //! Dense retrieval with the backbone of a model: mean-pooled, L2-normalised embeddings
 //! ([`Encoder::embed`]) with `"query: "` / `"passage: "` prefixes, exact cosine search over every document.
-//! Document embeddings are kept in the harness's [`dense_cache`].
+//! Document embeddings are kept in the harness's [`dense_cache`]. [`DenseSystem::search_many`] ranks many
+//! queries at once with one matrix product per chunk (the trainer mines hard negatives with it).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use candle_core::{Device, Tensor};
 use splaredb::encoder::Encoder;
-use splaredb_eval_core::dense_cache::{self, DenseCache};
-use splaredb_eval_core::{BeirDataset, EvalResult, IndexStats, Ranking, System};
+
+use crate::dense_cache::{self, DenseCache};
+use crate::{BeirDataset, EvalError, EvalResult, IndexStats, Ranking, System};
 
 /// Texts per [`Encoder::embed`] call while indexing.
 const CHUNK: usize = 256;
@@ -42,6 +45,66 @@ impl DenseSystem {
     fn cache_path(&self, dataset: &BeirDataset) -> EvalResult<PathBuf> {
         Ok(dense_cache::cache_path(&self.work, &dataset.corpus_fingerprint()?, &self.encoder, &self.passage_prefix))
     }
+
+    /// Ranks every query of `queries` (at most `k` documents each, best first), as [`System::search`] would
+    /// one by one, but embedding [`CHUNK`] queries per call and scoring them against the corpus with one
+    /// matrix product per chunk: what mining hard negatives for tens of thousands of queries needs.
+    pub fn search_many(&mut self, queries: &[&str], k: usize) -> EvalResult<Vec<Ranking>> {
+        let embedded = self.embed_queries(queries)?;
+        self.search_embedded(&embedded, k)
+    }
+
+    /// The query embeddings [`DenseSystem::search_many`] ranks with (mean-pooled, L2-normalised, with the
+    /// query prefix), [`CHUNK`] queries per encoder call.
+    pub fn embed_queries(&self, queries: &[&str]) -> EvalResult<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(queries.len());
+        for chunk in queries.chunks(CHUNK) {
+            out.extend(self.encoder.embed(chunk, &self.query_prefix)?);
+        }
+        Ok(out)
+    }
+
+    /// Ranks queries given as embeddings ([`DenseSystem::embed_queries`]) against the indexed corpus.
+    pub fn search_embedded(&self, queries: &[Vec<f32>], k: usize) -> EvalResult<Vec<Ranking>> {
+        let dim = self.dim.max(1);
+        let n = self.ids.len();
+        let docs = Tensor::from_slice(&self.matrix, (n, dim), &Device::Cpu).map_err(candle_error)?;
+        let docs_t = docs.t().map_err(candle_error)?;
+        let mut out = Vec::with_capacity(queries.len());
+        for chunk in queries.chunks(CHUNK) {
+            let start = Instant::now();
+            if let Some(bad) = chunk.iter().find(|q| q.len() != dim) {
+                return Err(EvalError::Invalid(format!(
+                    "a query embedding has {} values, the corpus's have {dim}",
+                    bad.len()
+                )));
+            }
+            let flat: Vec<f32> = chunk.concat();
+            let q = Tensor::from_vec(flat, (chunk.len(), dim), &Device::Cpu).map_err(candle_error)?;
+            let scores: Vec<Vec<f32>> = q.matmul(&docs_t).and_then(|s| s.to_vec2()).map_err(candle_error)?;
+            let per_query = start.elapsed() / chunk.len().max(1) as u32;
+            for row in scores {
+                let ids = top_k(row.into_iter().zip(0..).collect(), k).into_iter().map(|i| self.ids[i].clone());
+                out.push(Ranking { ids: ids.collect(), search_time: Some(per_query), ..Ranking::default() });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn candle_error(e: candle_core::Error) -> EvalError {
+    EvalError::System(format!("dense scoring: {e}"))
+}
+
+/// The rows of the `k` best scores, best first; ties go to the lower row, as in [`System::search`].
+fn top_k(mut scored: Vec<(f32, usize)>, k: usize) -> Vec<usize> {
+    let k = k.min(scored.len());
+    if k > 0 && k < scored.len() {
+        scored.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    }
+    scored.truncate(k);
+    scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.into_iter().map(|(_, i)| i).collect()
 }
 
 impl System for DenseSystem {
@@ -89,19 +152,13 @@ impl System for DenseSystem {
     fn search(&mut self, query: &str, k: usize) -> EvalResult<Ranking> {
         let q = self.encoder.embed(&[query], &self.query_prefix)?.remove(0);
         let start = Instant::now();
-        let mut scored: Vec<(f32, usize)> = self
+        let scored: Vec<(f32, usize)> = self
             .matrix
             .chunks_exact(self.dim.max(1))
             .map(|row| row.iter().zip(&q).map(|(a, b)| a * b).sum())
             .zip(0..)
             .collect();
-        let k = k.min(scored.len());
-        if k > 0 && k < scored.len() {
-            scored.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            scored.truncate(k);
-        }
-        scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let ids = scored.iter().map(|&(_, i)| self.ids[i].clone()).collect();
+        let ids = top_k(scored, k).into_iter().map(|i| self.ids[i].clone()).collect();
         Ok(Ranking { ids, search_time: Some(start.elapsed()), ..Ranking::default() })
     }
 }
@@ -111,7 +168,8 @@ mod tests {
     use std::path::Path;
 
     use splaredb::encoder::{cached_model_dir, EncoderOptions, DEFAULT_MODEL};
-    use splaredb_eval_core::{evaluate, BeirDataset, EvalOptions};
+
+    use crate::{evaluate, BeirDataset, EvalOptions};
 
     use super::*;
 
@@ -140,6 +198,17 @@ mod tests {
         assert_eq!(again.matrix, dense.matrix);
         assert_eq!(again.ids, dense.ids);
         assert_eq!(again.search("view pictures", 5).unwrap().ids, dense.search("view pictures", 5).unwrap().ids);
+        // Ranking many queries at once gives each query's own ranking (ties and the cut at k included).
+        let queries: Vec<&str> = data.queries.values().map(|t| t.as_str()).collect();
+        let many = again.search_many(&queries, 7).unwrap();
+        assert_eq!(many.len(), queries.len());
+        for (q, r) in queries.iter().zip(&many) {
+            let one = again.search(q, 7).unwrap().ids;
+            assert_eq!(r.ids.len(), one.len());
+            // Summation order differs between the product and the loop: compare as sets past near-ties.
+            assert_eq!(r.ids[0], one[0], "{q}");
+        }
+        assert!(again.search_many(&[], 7).unwrap().is_empty());
         // A damaged cache is an error naming it, not a huge allocation.
         let cache = again.cache_path(&data).unwrap();
         let mut bytes = std::fs::read(&cache).unwrap();
