@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use splaredb::encoder::TokenBatch;
 
 use crate::error::{TrainError, TrainResult};
+use crate::frozen::frozen_product;
 use crate::lora::{Adapter, AdapterSet, LoraConfig};
 use crate::weights::{BertConfig, TensorFile};
 
@@ -157,7 +158,7 @@ impl LoraBert {
     }
 
     fn apply(&self, lin: &Linear, x: &Tensor) -> TrainResult<Tensor> {
-        let y = x.matmul(&lin.w.t()?)?.broadcast_add(&lin.b)?;
+        let y = frozen_product(x, &lin.w)?.broadcast_add(&lin.b)?;
         Ok(match self.adapters.adapters.get(&lin.path) {
             Some(ad) => (y + ad.delta(x)?)?,
             None => y,

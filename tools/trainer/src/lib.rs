@@ -2,7 +2,8 @@
 //! (LoRA adapters on a BERT backbone, through a frozen SAE) with the KL + FLOPS loss of Formal et al. (2026),
 //! writing model directories the splaredb encoder loads.
 //!
-//! Layout: [`bert`] (differentiable backbone with adapters), [`lora`] (adapters, PEFT files), [`sae`] (frozen
+//! Layout: [`bert`] (differentiable backbone with adapters), [`frozen`] (products with frozen weights that
+//! differentiate the input only), [`lora`] (adapters, PEFT files), [`sae`] (frozen
 //! SAE and sparse max-pooling with gradients), [`loss`] (KL, FLOPS, contrastive), [`optim`] (AdamW with
 //! saved moments), [`finetune`] (runs, checkpoints, resumption), [`train_sae`] (TopK SAE + AuxK), [`states`]
 //! (token states for SAE training), [`mine`] (hard negatives and dense teacher scores), [`lexical`] (BM25 mixed
@@ -14,6 +15,7 @@ pub mod data;
 pub mod error;
 pub mod export;
 pub mod finetune;
+pub mod frozen;
 pub mod lexical;
 pub mod lora;
 pub mod loss;
