@@ -47,7 +47,7 @@ impl DenseSystem {
     }
 
     /// Ranks every query of `queries` (at most `k` documents each, best first), as [`System::search`] would
-    /// one by one, but embedding [`CHUNK`] queries per call and scoring them against the corpus with one
+    /// one by one, but embedding 256 queries per call and scoring them against the corpus with one
     /// matrix product per chunk: what mining hard negatives for tens of thousands of queries needs.
     pub fn search_many(&mut self, queries: &[&str], k: usize) -> EvalResult<Vec<Ranking>> {
         let embedded = self.embed_queries(queries)?;
@@ -55,7 +55,7 @@ impl DenseSystem {
     }
 
     /// The query embeddings [`DenseSystem::search_many`] ranks with (mean-pooled, L2-normalised, with the
-    /// query prefix), [`CHUNK`] queries per encoder call.
+    /// query prefix), 256 queries per encoder call.
     pub fn embed_queries(&self, queries: &[&str]) -> EvalResult<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(queries.len());
         for chunk in queries.chunks(CHUNK) {
