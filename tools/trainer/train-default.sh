@@ -3,6 +3,7 @@
 # so run the same command again after an interruption or in the next session.
 #
 #   tools/trainer/train-default.sh [DATA_DIR] [MINUTES]        (defaults: data, 120)
+#   tools/trainer/train-default.sh --save [DATA_DIR]           (keep the run in the repository, see 3.)
 #
 # 1. Training examples for every train (and dev) query of the six Debian tasks, mined per corpus: en-en, de-en,
 #    fr-en, es-en over the English corpus, de-de and fr-fr over their own. 7 hard negatives from the top 50 of
@@ -35,7 +36,15 @@ KEPT=tools/trainer/runs/e5-ft-whole
 if [ "$SAVE" = 1 ]; then
   [ -f "$RUN/state.json" ] || { echo "error: no run in $RUN to save" >&2; exit 1; }
   mkdir -p "$KEPT"
-  cp "$RUN"/{options.json,checkpoint.safetensors,state.json,dev.tsv,log.jsonl,teacher-check-*.md} "$KEPT/"
+  cp "$RUN"/{options.json,checkpoint.safetensors,state.json,dev.tsv,teacher-check-*.md} "$KEPT/"
+  # The log up to the checkpoint's step (steps after it are trained again on resumption).
+  python3 - "$RUN/log.jsonl" "$KEPT/state.json" > "$KEPT/log.jsonl" <<'EOF'
+import json, sys
+last = json.load(open(sys.argv[2]))["step"]
+for line in open(sys.argv[1]):
+    if line.strip() and json.loads(line)["step"] <= last:
+        print(line, end="")
+EOF
   echo "saved step $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["step"])' "$KEPT/state.json") to $KEPT"
   exit 0
 fi
@@ -78,7 +87,8 @@ done
 DEV_TASKS=(en-en de-en fr-en es-en de-de fr-fr)
 [ -f "$RUN/dev.tsv" ] || printf 'step\t%s\tpostings/q en-en\n' "$(IFS=$'\t'; echo "${DEV_TASKS[*]}")" > "$RUN/dev.tsv"
 dev_row() { # step model
-  [ -d "$RUN/dev-$1" ] || ! grep -q "^$1"$'\t' "$RUN/dev.tsv" || return 0 # scored here, or before a restore
+  # Scored already: here, or in the checkout the run was restored from.
+  if [ -d "$RUN/dev-$1" ] || grep -q "^$1"$'\t' "$RUN/dev.tsv"; then return 0; fi
   "$T" eval --model "$2" --dataset "${DEV_TASKS[@]/#/$D/}" --split dev --fraction 0.1 \
     --work "$DATA/eval-work" --out "$RUN/dev-$1.partial"
   mv "$RUN/dev-$1.partial" "$RUN/dev-$1"
