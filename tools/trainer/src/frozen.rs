@@ -17,7 +17,7 @@ pub fn frozen_product(x: &Tensor, w: &Tensor) -> TrainResult<Tensor> {
     if !x.track_op() || !x.device().is_cpu() {
         return Ok(x.matmul(&w.t()?)?);
     }
-    Ok(x.apply_op1(FrozenProduct { w: w.clone() })?)
+    Ok(x.contiguous()?.apply_op1(FrozenProduct { w: w.clone() })?)
 }
 
 /// The op: forward `x · wᵀ`, backward `dy · w`.
@@ -75,9 +75,13 @@ mod tests {
         let g_plain = loss(&plain).backward().unwrap();
         let g_frozen = loss(&frozen).backward().unwrap();
         assert!(diff(g_plain.get(&x).unwrap(), g_frozen.get(&x).unwrap()) < 1e-4);
-        // An input that carries no gradient takes the plain path; a non-contiguous one is refused with a reason.
+        // An input that carries no gradient takes the plain path; a transposed one is made contiguous first (the
+        // op itself refuses strides it cannot read, with a reason).
         let constant = Tensor::ones((2, 5), DType::F32, &dev).unwrap();
         assert_eq!(frozen_product(&constant, &w).unwrap().dims(), &[2, 3]);
+        let xt = Var::randn(0f32, 1.0, (5, 7), &dev).unwrap();
+        let via_t = frozen_product(&xt.as_tensor().t().unwrap(), &w).unwrap();
+        assert!(diff(&via_t, &xt.as_tensor().t().unwrap().matmul(&w.t().unwrap()).unwrap()) < 1e-6);
         let e =
             x.as_tensor().t().unwrap().apply_op1(FrozenProduct { w: Tensor::ones((3, 7), DType::F32, &dev).unwrap() });
         assert!(e.unwrap_err().to_string().contains("contiguous"));
