@@ -8,8 +8,8 @@
 # 1. Training examples for every train (and dev) query of the six Debian tasks, mined per corpus: en-en, de-en,
 #    fr-en, es-en over the English corpus, de-de and fr-fr over their own. 7 hard negatives from the top 50 of
 #    RANKER on the whole corpus: `dense` (default; the teacher's exact cosine, minutes) or `splaredb` (the
-#    current default splare-e5-small-ft, its own mistakes, but an hour of encoding on 2 cores); teacher logits = the dense backbone's
-#    cosine / 0.02 (embeddings from the `dense` baseline's cache, built first for English, which also gives the
+#    current default splare-e5-small-ft: its own mistakes, but an hour of encoding on 2 cores); teacher logits =
+#    the dense backbone's cosine / 0.02 (embeddings from the `dense` baseline's cache, built first for English, which also gives the
 #    README's whole-corpus dense row) + BM25_WEIGHT · BM25. `mix-bm25` on the dev examples reports how each
 #    weight ranks the known positives (RUN/teacher-check-<corpus>.md); 0.25 was best over all tasks.
 # 2. `finetune` continues the current default's adapter on all examples, SITTING steps at a time; after each
@@ -19,7 +19,7 @@
 # 3. The run survives a new checkout: `--save` copies its checkpoint, state and dev curve to the tracked
 #    directory tools/trainer/runs/e5-ft-whole (commit it), and a run directory that is missing is restored from
 #    there. The mined examples are not kept (hundreds of MB); step 1 rebuilds them deterministically.
-# Pick the checkpoint on dev, then evaluate it on the whole corpora (tools/eval/run-debian.sh 1 with the model).
+# Pick the checkpoint on dev, then evaluate it on the whole corpora: tools/trainer/eval-whole.sh STEP.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SAVE=0
