@@ -10,9 +10,9 @@
 #    RANKER on the whole corpus: `dense` (default; the teacher's exact cosine, minutes) or `splaredb` (the
 #    current default splare-e5-small-ft: its own mistakes, but an hour of encoding on 2 cores); teacher logits =
 #    the dense backbone's cosine / 0.02 (embeddings from the `dense` baseline's cache, built first for English,
-#    which also gives the README's whole-corpus dense row) + BM25_WEIGHT · BM25. `mix-bm25` on the dev examples reports how each
-#    weight ranks the known positives (RUN/teacher-check-<corpus>.md); 0.25 was best over all tasks (within
-#    0.004 of 0.5 with dense-mined negatives).
+#    which also gives the README's whole-corpus dense row) + BM25_WEIGHT · BM25. `mix-bm25` on the dev examples
+#    reports how each weight ranks the known positives (RUN/teacher-check-<corpus>.md); 0.25 was best over all
+#    tasks (within 0.004 of 0.5 with dense-mined negatives).
 # 2. `finetune` continues the current default's adapter on all examples, SITTING steps at a time; after each
 #    sitting the checkpoint is exported and scored on the dev split (10% corpus samples, the model card's
 #    setting), one line per checkpoint in RUN/dev.tsv (step 0 is the current default). It starts no sitting
