@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use splare_trainer::data::{read_examples, write_examples};
 use splare_trainer::error::{TrainError, TrainResult};
 use splare_trainer::export::{
@@ -25,15 +25,6 @@ use splaredb_eval_core::{evaluate, markdown_table, BeirDataset, EvalOptions, Eva
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// `mine --ranker`: where hard negatives come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum RankerArg {
-    /// The sparse model being fine-tuned, through a splaredb index.
-    Splaredb,
-    /// The dense teacher's exact cosine.
-    Dense,
 }
 
 #[derive(Subcommand)]
@@ -108,7 +99,7 @@ enum Command {
         /// Where hard negatives come from: the sparse `--model` through splaredb, or the dense teacher's
         /// exact cosine (minutes instead of an hour on a CPU: no corpus encoding with the sparse model).
         #[arg(long = "ranker", value_enum, default_value = "splaredb")]
-        by: RankerArg,
+        by: Ranker,
         /// Dense teacher (its backbone's mean-pooled embedding).
         #[arg(long, default_value = "splare-e5-small")]
         teacher: String,
@@ -390,13 +381,10 @@ fn run(cli: Cli) -> TrainResult<()> {
             out,
         } => {
             // The dense ranking needs no sparse model: the teacher stands in for it.
-            let ranker = Arc::new(load_encoder(if by == RankerArg::Dense { &teacher } else { &model })?);
-            let teacher = if teacher == model || by == RankerArg::Dense { None } else { Some(load_encoder(&teacher)?) };
+            let ranker = Arc::new(load_encoder(if by == Ranker::Dense { &teacher } else { &model })?);
+            let teacher = if teacher == model || by == Ranker::Dense { None } else { Some(load_encoder(&teacher)?) };
             let opts = MineOptions {
-                ranker: match by {
-                    RankerArg::Splaredb => Ranker::Splaredb,
-                    RankerArg::Dense => Ranker::Dense,
-                },
+                ranker: by,
                 datasets: dataset,
                 split,
                 fraction,

@@ -18,8 +18,8 @@ use splaredb_eval_core::{dense_cache, BeirDataset, Ranking, SplaredbSystem, Syst
 use crate::data::Example;
 use crate::error::{TrainError, TrainResult};
 
-/// Which ranking the hard negatives are drawn from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which ranking the hard negatives are drawn from (`mine --ranker`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Ranker {
     /// The sparse model being fine-tuned, through a splaredb index of the corpus (the student's own mistakes;
     /// costs encoding the corpus and every query with it).

@@ -263,25 +263,35 @@ fn a_run_continues_an_exported_adapter_and_refuses_a_fine_tuned_model_as_base() 
     assert!(e.to_string().contains("--init-adapter"), "{e}");
 }
 
-#[test]
-fn mining_takes_teacher_embeddings_from_the_dense_cache() {
+/// The BEIR fixture, the tiny model (f32) and a work directory, for the mining tests.
+fn mining_fixture() -> (PathBuf, Arc<Encoder>, tempfile::TempDir) {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/beir-mini");
     let enc =
         Arc::new(Encoder::load(tiny(), &EncoderOptions { precision: Precision::F32, ..Default::default() }).unwrap());
-    let work = tempfile::tempdir().unwrap();
-    let opts = MineOptions {
-        ranker: Ranker::Splaredb,
-        datasets: vec![data.clone()],
+    (data, enc, tempfile::tempdir().unwrap())
+}
+
+/// Mining the fixture's test queries: 2 negatives from the top `depth` of `ranker`.
+fn mine_options(ranker: Ranker, data: &Path, work: &Path, depth: usize) -> MineOptions {
+    MineOptions {
+        ranker,
+        datasets: vec![data.to_path_buf()],
         split: "test".into(),
         fraction: 1.0,
         negatives: 2,
-        depth: 6,
+        depth,
         teacher_temperature: 0.5,
         teacher_prefixes: ("query: ".into(), "passage: ".into()),
         max_queries: None,
         seed: 1,
-        work: work.path().to_path_buf(),
-    };
+        work: work.to_path_buf(),
+    }
+}
+
+#[test]
+fn mining_takes_teacher_embeddings_from_the_dense_cache() {
+    let (data, enc, work) = mining_fixture();
+    let opts = mine_options(Ranker::Splaredb, &data, work.path(), 6);
     let plain = mine(enc.clone(), enc.clone(), &opts).unwrap();
     assert!(plain.len() >= 10, "{}", plain.len());
     assert!(plain.iter().all(|e| e.docs.len() == 3 && e.teacher.len() == 3));
@@ -327,23 +337,8 @@ fn mining_takes_teacher_embeddings_from_the_dense_cache() {
 
 #[test]
 fn dense_mining_draws_negatives_from_the_teachers_top_documents() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/beir-mini");
-    let enc =
-        Arc::new(Encoder::load(tiny(), &EncoderOptions { precision: Precision::F32, ..Default::default() }).unwrap());
-    let work = tempfile::tempdir().unwrap();
-    let opts = MineOptions {
-        ranker: Ranker::Dense,
-        datasets: vec![data.clone()],
-        split: "test".into(),
-        fraction: 1.0,
-        negatives: 2,
-        depth: 4,
-        teacher_temperature: 0.5,
-        teacher_prefixes: ("query: ".into(), "passage: ".into()),
-        max_queries: None,
-        seed: 1,
-        work: work.path().to_path_buf(),
-    };
+    let (data, enc, work) = mining_fixture();
+    let opts = mine_options(Ranker::Dense, &data, work.path(), 4);
     let mined = mine(enc.clone(), enc.clone(), &opts).unwrap();
     assert!(mined.len() >= 10, "{}", mined.len());
     // Every negative is among the teacher's own top `depth` documents for its query, never a relevant one.
