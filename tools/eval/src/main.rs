@@ -7,7 +7,7 @@
 //! ```
 //! See tools/eval/README.md.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
@@ -156,6 +156,10 @@ fn main() -> Result<()> {
                 data.name(),
                 data.queries.len()
             );
+            // The report's directory is made before the run, so a long evaluation does not end in an error.
+            if let Some(dir) = out.as_deref().and_then(Path::parent).filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
             let options = EvalOptions { max_queries, ..EvalOptions::default() };
             let report =
                 evaluate(&data, system.as_mut(), &options, |done, total| eprintln!("  {done}/{total} queries"))?;

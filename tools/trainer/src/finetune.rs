@@ -246,6 +246,38 @@ pub struct Run {
     examples: Vec<Example>,
 }
 
+/// A run's trained model at its last checkpoint, loaded for export: neither its training examples nor its
+/// optimizer state are needed.
+pub struct Trained {
+    /// The options the run was started with (its `options.json`).
+    pub options: FinetuneOptions,
+    /// The model with the checkpoint's adapters.
+    pub model: SplareModel,
+    /// Optimizer steps done at the checkpoint.
+    pub step: usize,
+}
+
+impl Trained {
+    /// Loads the run in `dir` at its last checkpoint; a run without one (no `state.json`) is an error.
+    pub fn load(dir: &Path, device: &Device) -> TrainResult<Trained> {
+        let opts_path = dir.join("options.json");
+        let text = std::fs::read_to_string(&opts_path).map_err(|e| TrainError::io(&opts_path, e))?;
+        let options: FinetuneOptions =
+            serde_json::from_str(&text).map_err(|e| TrainError::invalid(&opts_path, e.to_string()))?;
+        let state_path = dir.join("state.json");
+        if !state_path.is_file() {
+            return Err(TrainError::invalid(&state_path, "the run has no checkpoint yet (train it first)"));
+        }
+        let text = std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
+        let state: RunState =
+            serde_json::from_str(&text).map_err(|e| TrainError::invalid(&state_path, e.to_string()))?;
+        let model = SplareModel::load(&options.model, Some(&options.lora), options.seed, device)?;
+        let ck = dir.join("checkpoint.safetensors");
+        model.bert.adapters.load_values(&read_safetensors(&ck)?, &ck)?;
+        Ok(Trained { options, model, step: state.step })
+    }
+}
+
 impl Run {
     /// Starts a run in `dir`, or resumes it from its last checkpoint when `dir` holds one.
     pub fn open(dir: &Path, options: FinetuneOptions, examples: Vec<Example>, device: &Device) -> TrainResult<Run> {

@@ -10,7 +10,7 @@ use splare_trainer::error::{TrainError, TrainResult};
 use splare_trainer::export::{
     link_or_copy, read_splare_json, sae_model_config, write_config_and_card, write_finetuned,
 };
-use splare_trainer::finetune::{Cadence, FinetuneOptions, Run};
+use splare_trainer::finetune::{Cadence, FinetuneOptions, Run, Trained};
 use splare_trainer::lexical::{bm25_scores, check, mix};
 use splare_trainer::lora::LoraConfig;
 use splare_trainer::mine::{mine, MineOptions, Ranker};
@@ -498,12 +498,14 @@ fn run(cli: Cli) -> TrainResult<()> {
             eprintln!("checkpoint at step {} in {}", r.step, r.dir().display());
         }
         Command::Export { run, out, name, merged, scores } => {
-            let opts_path = run.join("options.json");
-            let text = std::fs::read_to_string(&opts_path).map_err(|e| TrainError::io(&opts_path, e))?;
-            let options: FinetuneOptions =
-                serde_json::from_str(&text).map_err(|e| TrainError::invalid(&opts_path, e.to_string()))?;
-            let examples = read_examples(&options.train)?;
-            let r = Run::open(&run, options.clone(), examples.clone(), &candle_core::Device::Cpu)?;
+            let r = Trained::load(&run, &candle_core::Device::Cpu)?;
+            let options = r.options.clone();
+            // The card counts the training examples when their file is still there; export needs only the
+            // checkpoint (the examples are rebuilt data, often gone by the time a checkpoint is shipped).
+            let examples = match read_examples(&options.train) {
+                Ok(e) => format!("{} training examples", e.len()),
+                Err(_) => "Training examples".to_string(),
+            };
             let mut reports = Vec::new();
             for p in &scores {
                 let t = std::fs::read_to_string(p).map_err(|e| TrainError::io(p, e))?;
@@ -514,13 +516,13 @@ fn run(cli: Cli) -> TrainResult<()> {
             let card = format!(
                 "# {name}\n\nA SPLARE model fine-tuned by `splare-trainer finetune`: LoRA adapters on the backbone of `{}`, \
                  trained through its frozen SAE with KL distillation + FLOPS (Formal et al., 2026).\n\n## Data\n\n\
-                 {} training examples from `{}` (query, positive, hard negatives, teacher logits).\n\n## Hyper-parameters\n\n\
+                 {} from `{}` (query, positive, hard negatives, teacher logits).\n\n## Hyper-parameters\n\n\
                  | setting | value |\n|---|---|\n| LoRA rank / alpha / targets / from layer | {} / {} / {} / {} |\n\
                  | τ | {} |\n| λ_q / λ_d (quadratic warm-up over {} steps) | {} / {} |\n| contrastive weight | {} |\n\
                  | lr / warm-up ratio / weight decay | {} / {} / {} |\n| batch × accumulation, docs per query | {} × {}, {} |\n\
                  | steps trained / planned | {} / {} |\n| token caps query / document | {} / {} |\n| seed | {} |\n\n## Scores\n\n{}\n",
                 o.model.display(),
-                examples.len(),
+                examples,
                 o.train.display(),
                 o.lora.rank, o.lora.alpha, o.lora.targets.join(","), o.lora.from_layer,
                 o.tau, o.lambda_warmup, o.lambda_q, o.lambda_d, o.contrastive,

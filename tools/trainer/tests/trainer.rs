@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use splare_trainer::data::Example;
 use splare_trainer::export::{read_splare_json, sae_model_config, write_config_and_card, write_finetuned};
-use splare_trainer::finetune::{batch_loss, Cadence, FinetuneOptions, Run};
+use splare_trainer::finetune::{batch_loss, Cadence, FinetuneOptions, Run, Trained};
 use splare_trainer::lora::LoraConfig;
 use splare_trainer::mine::{mine, MineOptions, Ranker};
 use splare_trainer::model::SplareModel;
@@ -198,6 +198,27 @@ fn a_resumed_run_equals_an_uninterrupted_one() {
         let x: Vec<f32> = va.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
         let y: Vec<f32> = vb.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(x, y, "{na} differs after resumption");
+    }
+    // Export loads the checkpoint alone (no examples, no optimizer): the same adapters at the same step.
+    let trained = Trained::load(&dir.path().join("a"), &Device::Cpu).unwrap();
+    assert_eq!(trained.step, 6);
+    assert_eq!(trained.options, o);
+    for ((na, va), (nt, vt)) in a.model.bert.adapters.named_vars().iter().zip(trained.model.bert.adapters.named_vars())
+    {
+        assert_eq!(na, &nt);
+        let x: Vec<f32> = va.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let y: Vec<f32> = vt.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(x, y, "{na} differs in the loaded checkpoint");
+    }
+    // A run that was never checkpointed has nothing to export.
+    let fresh = dir.path().join("fresh");
+    Run::open(&fresh, o.clone(), examples(), &Device::Cpu).unwrap();
+    match Trained::load(&fresh, &Device::Cpu) {
+        Err(TrainError::Invalid { path, why }) => {
+            assert!(path.ends_with("state.json") && why.contains("no checkpoint"), "{why}")
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a run without a checkpoint was loaded"),
     }
     // Other settings in the same directory are refused.
     let other = FinetuneOptions { tau: 2.0, ..o };
