@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Evaluates a checkpoint of the next default (tools/trainer/train-default.sh) on the whole corpora, test split:
+# Evaluates a checkpoint of a default-model run (tools/trainer/train-default.sh) on the whole corpora, test split:
 # the English corpus's tasks first (one index serves en-en, the cross-lingual tasks and the query languages
 # outside fine-tuning), then de-de and fr-fr. Re-runnable: finished tasks (their JSON report exists) are skipped,
 # the index is reused, an interrupted index build resumes.

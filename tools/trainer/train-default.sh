@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Trains the next default model (issue 21) in resumable sittings: every step below skips what is already done,
+# Trains a next version of the default model in resumable sittings (issue 21 shipped step 750 of such a run,
+# started from the first version): every step below skips what is already done,
 # so run the same command again after an interruption or in the next session.
 #
 #   tools/trainer/train-default.sh [DATA_DIR] [MINUTES]        (defaults: data, 120)
