@@ -6,8 +6,12 @@
 #
 #   bindings/python/run-tests.sh [VENV_DIR]      (default: target/python-venv, recreated)
 set -euo pipefail
+# An explicit VENV_DIR is relative to the caller's directory; the default to the repository's. Either is made
+# absolute, since the tests run from another directory.
+venv="${1:-}"
+[ -z "$venv" ] || [[ "$venv" = /* ]] || venv="$PWD/$venv"
 cd "$(dirname "$0")/../.."
-venv="${1:-target/python-venv}"
+[ -n "$venv" ] || venv="$PWD/target/python-venv"
 rm -rf "$venv"
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
