@@ -4,6 +4,7 @@
 //! few steps (adapters and optimizer moments, written atomically), and resumption from the last checkpoint
 //! with the same data order: the run is a function of its options and seed.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -260,22 +261,32 @@ pub struct Trained {
 impl Trained {
     /// Loads the run in `dir` at its last checkpoint; a run without one (no `state.json`) is an error.
     pub fn load(dir: &Path, device: &Device) -> TrainResult<Trained> {
-        let opts_path = dir.join("options.json");
-        let text = std::fs::read_to_string(&opts_path).map_err(|e| TrainError::io(&opts_path, e))?;
-        let options: FinetuneOptions =
-            serde_json::from_str(&text).map_err(|e| TrainError::invalid(&opts_path, e.to_string()))?;
-        let state_path = dir.join("state.json");
-        if !state_path.is_file() {
-            return Err(TrainError::invalid(&state_path, "the run has no checkpoint yet (train it first)"));
-        }
-        let text = std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
-        let state: RunState =
-            serde_json::from_str(&text).map_err(|e| TrainError::invalid(&state_path, e.to_string()))?;
+        let options: FinetuneOptions = read_json(&dir.join("options.json"))?;
+        let Some((step, tensors, ck)) = read_checkpoint(dir)? else {
+            return Err(TrainError::invalid(&dir.join("state.json"), "the run has no checkpoint yet (train it first)"));
+        };
         let model = SplareModel::load(&options.model, Some(&options.lora), options.seed, device)?;
-        let ck = dir.join("checkpoint.safetensors");
-        model.bert.adapters.load_values(&read_safetensors(&ck)?, &ck)?;
-        Ok(Trained { options, model, step: state.step })
+        model.bert.adapters.load_values(&tensors, &ck)?;
+        Ok(Trained { options, model, step })
     }
+}
+
+/// A JSON file of the run directory, parsed.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> TrainResult<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::invalid(path, e.to_string()))
+}
+
+/// The run's last checkpoint: its step, its tensors (adapters and AdamW moments) and the file they came from;
+/// `None` when the run has none yet (no `state.json`, which is written last).
+fn read_checkpoint(dir: &Path) -> TrainResult<Option<(usize, HashMap<String, Tensor>, PathBuf)>> {
+    let state_path = dir.join("state.json");
+    if !state_path.is_file() {
+        return Ok(None);
+    }
+    let state: RunState = read_json(&state_path)?;
+    let ck = dir.join("checkpoint.safetensors");
+    Ok(Some((state.step, read_safetensors(&ck)?, ck)))
 }
 
 impl Run {
@@ -285,9 +296,7 @@ impl Run {
         std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
         let opts_path = dir.join("options.json");
         if opts_path.is_file() {
-            let text = std::fs::read_to_string(&opts_path).map_err(|e| TrainError::io(&opts_path, e))?;
-            let saved: FinetuneOptions =
-                serde_json::from_str(&text).map_err(|e| TrainError::invalid(&opts_path, e.to_string()))?;
+            let saved: FinetuneOptions = read_json(&opts_path)?;
             if saved != options {
                 let a = serde_json::to_value(&saved).unwrap_or_default();
                 let b = serde_json::to_value(&options).unwrap_or_default();
@@ -304,16 +313,10 @@ impl Run {
         let model = SplareModel::load(&options.model, Some(&options.lora), options.seed, device)?;
         let mut opt = AdamW::new(model.bert.adapters.named_vars(), options.adam)?;
         let mut step = 0;
-        let state_path = dir.join("state.json");
-        if state_path.is_file() {
-            let text = std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
-            let state: RunState =
-                serde_json::from_str(&text).map_err(|e| TrainError::invalid(&state_path, e.to_string()))?;
-            let ck = dir.join("checkpoint.safetensors");
-            let tensors = read_safetensors(&ck)?;
+        if let Some((saved, tensors, ck)) = read_checkpoint(dir)? {
             model.bert.adapters.load_values(&tensors, &ck)?;
-            opt.restore(&tensors, state.step, &ck)?;
-            step = state.step;
+            opt.restore(&tensors, saved, &ck)?;
+            step = saved;
         } else if let Some(init) = &options.init_adapter {
             model.bert.adapters.load_peft(init)?;
         }
