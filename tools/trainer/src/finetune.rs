@@ -262,12 +262,12 @@ impl Trained {
     /// Loads the run in `dir` at its last checkpoint; a run without one (no `state.json`) is an error.
     pub fn load(dir: &Path, device: &Device) -> TrainResult<Trained> {
         let options: FinetuneOptions = read_json(&dir.join("options.json"))?;
-        let Some((step, tensors, ck)) = read_checkpoint(dir)? else {
+        let Some(ck) = read_checkpoint(dir)? else {
             return Err(TrainError::invalid(&dir.join("state.json"), "the run has no checkpoint yet (train it first)"));
         };
         let model = SplareModel::load(&options.model, Some(&options.lora), options.seed, device)?;
-        model.bert.adapters.load_values(&tensors, &ck)?;
-        Ok(Trained { options, model, step })
+        model.bert.adapters.load_values(&ck.tensors, &ck.path)?;
+        Ok(Trained { options, model, step: ck.step })
     }
 }
 
@@ -277,16 +277,25 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> TrainResult<T> {
     serde_json::from_str(&text).map_err(|e| TrainError::invalid(path, e.to_string()))
 }
 
-/// The run's last checkpoint: its step, its tensors (adapters and AdamW moments) and the file they came from;
-/// `None` when the run has none yet (no `state.json`, which is written last).
-fn read_checkpoint(dir: &Path) -> TrainResult<Option<(usize, HashMap<String, Tensor>, PathBuf)>> {
+/// A run's last checkpoint as read from its directory.
+struct Checkpoint {
+    /// Optimizer steps done.
+    step: usize,
+    /// The adapters and AdamW moments.
+    tensors: HashMap<String, Tensor>,
+    /// The file they came from (for errors).
+    path: PathBuf,
+}
+
+/// The run's last checkpoint; `None` when the run has none yet (no `state.json`, which is written last).
+fn read_checkpoint(dir: &Path) -> TrainResult<Option<Checkpoint>> {
     let state_path = dir.join("state.json");
     if !state_path.is_file() {
         return Ok(None);
     }
     let state: RunState = read_json(&state_path)?;
     let ck = dir.join("checkpoint.safetensors");
-    Ok(Some((state.step, read_safetensors(&ck)?, ck)))
+    Ok(Some(Checkpoint { step: state.step, tensors: read_safetensors(&ck)?, path: ck }))
 }
 
 impl Run {
@@ -313,10 +322,10 @@ impl Run {
         let model = SplareModel::load(&options.model, Some(&options.lora), options.seed, device)?;
         let mut opt = AdamW::new(model.bert.adapters.named_vars(), options.adam)?;
         let mut step = 0;
-        if let Some((saved, tensors, ck)) = read_checkpoint(dir)? {
-            model.bert.adapters.load_values(&tensors, &ck)?;
-            opt.restore(&tensors, saved, &ck)?;
-            step = saved;
+        if let Some(ck) = read_checkpoint(dir)? {
+            model.bert.adapters.load_values(&ck.tensors, &ck.path)?;
+            opt.restore(&ck.tensors, ck.step, &ck.path)?;
+            step = ck.step;
         } else if let Some(init) = &options.init_adapter {
             model.bert.adapters.load_peft(init)?;
         }
